@@ -1,0 +1,44 @@
+"""Small helpers shared by the DynamoDB repositories."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.domain.errors import BadRequest, UpstreamError
+
+
+def is_condition_failure(exc: ClientError) -> bool:
+    """True when a conditional write was refused because its condition did not hold."""
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def storage_error(exc: ClientError) -> UpstreamError:
+    """A caller-safe error for an unexpected DynamoDB failure."""
+    code = exc.response.get("Error", {}).get("Code", "Unknown")
+    return UpstreamError(f"The data store is unavailable ({code}).", code="storage_unavailable")
+
+
+def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
+    """Turn a LastEvaluatedKey into an opaque page cursor."""
+    if not last_key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(last_key, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, allowed_keys: set[str]) -> dict[str, Any] | None:
+    """Parse a cursor from `encode_cursor`; a tampered or foreign cursor is a 400."""
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, binascii.Error):
+        raise BadRequest("The page cursor is malformed.", code="invalid_cursor") from None
+    if not isinstance(data, dict) or set(data) != allowed_keys or not all(isinstance(v, str) for v in data.values()):
+        raise BadRequest("The page cursor is malformed.", code="invalid_cursor")
+    return data

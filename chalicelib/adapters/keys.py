@@ -1,0 +1,102 @@
+"""DynamoDB key strings. The only module that builds them.
+
+Layout (one table, `PK`/`SK`, general index `GSI1PK`/`GSI1SK`, TTL attribute `expiresAt`):
+
+| item                 | PK                        | SK                 | GSI1PK                   | GSI1SK            |
+|----------------------|---------------------------|--------------------|--------------------------|-------------------|
+| project              | PROJECT#<pid>             | META               | PROJECTS                 | <createdAt>#<pid> |
+| signing key          | PROJECT#<pid>             | SIGNINGKEY#<kid>   |                          |                   |
+| integration settings | PROJECT#<pid>             | INTEGRATION#<type> |                          |                   |
+| end user             | PROJECT#<pid>#USER#<uid>  | PROFILE            | PROJECT#<pid>#USERS      | <createdAt>#<uid> |
+| credential           | PROJECT#<pid>#USER#<uid>  | CREDENTIAL#<cid>   | PROJECT#<pid>#CREDENTIAL | <cid>             |
+
+Everything a request needs to authorise against a project sits in the `PROJECT#<pid>`
+partition (one Query); everything about one end user sits in their own partition.
+User ids are the customer's `sub` strings: they are embedded verbatim, which is safe because
+the delimiter-bearing prefix always precedes them and no key is parsed back into parts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PK = "PK"
+SK = "SK"
+GSI1 = "GSI1"
+GSI1PK = "GSI1PK"
+GSI1SK = "GSI1SK"
+TTL_ATTRIBUTE = "expiresAt"
+
+PROJECT_META = "META"
+SIGNING_KEY_PREFIX = "SIGNINGKEY#"
+INTEGRATION_PREFIX = "INTEGRATION#"
+USER_PROFILE = "PROFILE"
+CREDENTIAL_PREFIX = "CREDENTIAL#"
+ALL_PROJECTS = "PROJECTS"
+
+
+@dataclass(frozen=True)
+class Key:
+    """A primary key."""
+
+    pk: str
+    sk: str
+
+    def as_item(self) -> dict[str, str]:
+        """The key as DynamoDB attributes."""
+        return {PK: self.pk, SK: self.sk}
+
+
+def project_partition(project_id: str) -> str:
+    """Partition holding a project's metadata, signing keys and integration settings."""
+    return f"PROJECT#{project_id}"
+
+
+def project(project_id: str) -> Key:
+    """Key of a project's metadata item."""
+    return Key(project_partition(project_id), PROJECT_META)
+
+
+def signing_key(project_id: str, kid: str) -> Key:
+    """Key of one registered signing key."""
+    return Key(project_partition(project_id), SIGNING_KEY_PREFIX + kid)
+
+
+def integration(project_id: str, integration_type: str) -> Key:
+    """Key of a project's settings for one integration type."""
+    return Key(project_partition(project_id), INTEGRATION_PREFIX + integration_type)
+
+
+def user_partition(project_id: str, user_id: str) -> str:
+    """Partition holding one end user's profile and credentials."""
+    return f"PROJECT#{project_id}#USER#{user_id}"
+
+
+def user(project_id: str, user_id: str) -> Key:
+    """Key of an end user's profile item."""
+    return Key(user_partition(project_id, user_id), USER_PROFILE)
+
+
+def users_index_partition(project_id: str) -> str:
+    """GSI1 partition listing a project's end users, sorted by first sight."""
+    return f"PROJECT#{project_id}#USERS"
+
+
+def users_index_sort(created_at: str, user_id: str) -> str:
+    """GSI1 sort key of an end user (chronological, then by id)."""
+    return f"{created_at}#{user_id}"
+
+
+def credential(project_id: str, user_id: str, credential_id: str) -> Key:
+    """Key of one stored credential of an end user."""
+    return Key(user_partition(project_id, user_id), CREDENTIAL_PREFIX + credential_id)
+
+
+def credentials_index_partition(project_id: str) -> str:
+    """GSI1 partition that finds a project's credential by id alone."""
+    return f"PROJECT#{project_id}#CREDENTIAL"
+
+
+def projects_index_sort(created_at: str, project_id: str) -> str:
+    """GSI1 sort key of a project in the list of all projects."""
+    return f"{created_at}#{project_id}"

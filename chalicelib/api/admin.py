@@ -1,0 +1,97 @@
+"""Admin routes: a project's settings, authorised by its project secret key."""
+
+from __future__ import annotations
+
+from chalice.app import Blueprint, Response
+
+from chalicelib.api.http import ACCEPT_ANY_BODY, json_body, json_errors, json_response, project_id_param
+from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.models import ProjectConfig
+from chalicelib.domain.providers import get_provider
+from chalicelib.services import integrations, signing_keys
+from chalicelib.services.projects import authenticate_admin
+from chalicelib.wiring import get_services
+
+admin = Blueprint(__name__)
+
+
+def _authorise(project_id: str) -> ProjectConfig:
+    project_id = project_id_param(project_id)
+    return authenticate_admin(
+        get_services().project_configs, project_id, admin.current_request.headers.get("authorization")
+    )
+
+
+@admin.route("/projects/{project_id}", methods=["GET"])
+@json_errors
+def get_project(project_id: str) -> Response:
+    """The project's id, name and creation date."""
+    config = _authorise(project_id)
+    project = config.project
+    return json_response({"id": project.id, "name": project.name, "createdAt": project.created_at})
+
+
+@admin.route("/projects/{project_id}/integrations/{integration_type}", methods=["GET"])
+@json_errors
+def get_integration(project_id: str, integration_type: str) -> Response:
+    """The project's settings for one integration (client secret masked)."""
+    config = _authorise(project_id)
+    provider = get_provider(integration_type)
+    return json_response(integrations.settings_view(integrations.effective_settings(config, provider)))
+
+
+@admin.route("/projects/{project_id}/integrations/{integration_type}", methods=["PUT"], content_types=ACCEPT_ANY_BODY)
+@json_errors
+def put_integration(project_id: str, integration_type: str) -> Response:
+    """Replace the project's settings for one integration."""
+    services = get_services()
+    config = _authorise(project_id)
+    provider = get_provider(integration_type)
+    update = integrations.parse_settings_input(json_body(admin.current_request, services.settings.max_body_bytes))
+    saved = integrations.put_integration_settings(
+        services.projects,
+        services.secrets,
+        services.settings.client_secret_id(config.project.id, provider.type),
+        config,
+        provider.type,
+        update,
+    )
+    services.project_configs.invalidate(config.project.id)
+    return json_response(integrations.settings_view(saved))
+
+
+@admin.route("/projects/{project_id}/signing-keys", methods=["GET"])
+@json_errors
+def list_signing_keys(project_id: str) -> Response:
+    """Every public key registered to verify this project's user tokens."""
+    config = _authorise(project_id)
+    return json_response({"signingKeys": [signing_keys.signing_key_view(k) for k in config.signing_keys]})
+
+
+@admin.route("/projects/{project_id}/signing-keys", methods=["POST"], content_types=ACCEPT_ANY_BODY)
+@json_errors
+def add_signing_key(project_id: str) -> Response:
+    """Register a PEM public key (RSA >= 2048 or EC P-256); returns its `kid`."""
+    services = get_services()
+    config = _authorise(project_id)
+    body = json_body(admin.current_request, services.settings.max_body_bytes)
+    unknown = sorted(set(body) - {"publicKeyPem"})
+    if unknown:
+        raise BadRequest(f"Unknown field(s): {', '.join(unknown)[:200]}.", code="unknown_field")
+    pem = body.get("publicKeyPem")
+    if not isinstance(pem, str) or not pem.strip():
+        raise BadRequest("Field 'publicKeyPem' is required and must be a PEM string.", code="missing_field")
+    key = signing_keys.register_signing_key(services.projects, config.project.id, pem)
+    services.project_configs.invalidate(config.project.id)
+    return json_response(signing_keys.signing_key_view(key), status=201)
+
+
+@admin.route("/projects/{project_id}/signing-keys/{kid}", methods=["DELETE"])
+@json_errors
+def delete_signing_key(project_id: str, kid: str) -> Response:
+    """Stop accepting user tokens signed with this key."""
+    services = get_services()
+    config = _authorise(project_id)
+    services.projects.delete_signing_key(config.project.id, kid)
+    services.project_configs.invalidate(config.project.id)
+    return Response(body="", status_code=204)

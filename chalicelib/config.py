@@ -1,0 +1,75 @@
+"""Deployment settings, read from the environment once and cached per container."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+MAX_JWT_LEEWAY_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app needs to know about the deployment it runs in."""
+
+    stage: str
+    table_name: str
+    secret_prefix: str
+    public_url: str
+    wpcom_origin: str
+    jwt_leeway_seconds: int
+    config_cache_seconds: float
+    secret_cache_seconds: float
+    max_body_bytes: int
+
+    @property
+    def data_keys_secret_id(self) -> str:
+        """Name of the Secrets Manager secret holding the data-encryption keyring."""
+        return f"{self.secret_prefix}/data-keys"
+
+    @property
+    def dev_keys_secret_id(self) -> str:
+        """Name of the Secrets Manager secret holding the deployment's development OAuth keys."""
+        return f"{self.secret_prefix}/dev-keys"
+
+    def client_secret_id(self, project_id: str, integration_type: str) -> str:
+        """Name of the Secrets Manager secret holding one project's OAuth client secret."""
+        return f"{self.secret_prefix}/projects/{project_id}/integrations/{integration_type}/client-secret"
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return int(raw)
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return float(raw)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read settings from the environment (first call only; later calls hit the cache)."""
+    stage = os.environ.get("TETHER_STAGE", "dev")
+    leeway = _int("TETHER_JWT_LEEWAY_SECONDS", 30)
+    return Settings(
+        stage=stage,
+        table_name=os.environ.get("TETHER_TABLE", f"tether-{stage}"),
+        secret_prefix=os.environ.get("TETHER_SECRET_PREFIX", f"tether/{stage}"),
+        public_url=os.environ.get("TETHER_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
+        wpcom_origin=os.environ.get("TETHER_WPCOM_ORIGIN", "https://public-api.wordpress.com").rstrip("/"),
+        jwt_leeway_seconds=max(0, min(leeway, MAX_JWT_LEEWAY_SECONDS)),
+        config_cache_seconds=_float("TETHER_CONFIG_CACHE_SECONDS", 30.0),
+        secret_cache_seconds=_float("TETHER_SECRET_CACHE_SECONDS", 300.0),
+        max_body_bytes=_int("TETHER_MAX_BODY_BYTES", 256 * 1024),
+    )
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests and the local stack change the environment)."""
+    get_settings.cache_clear()

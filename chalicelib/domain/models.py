@@ -1,0 +1,66 @@
+"""Plain data records of the domain. No boto3, no HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Project:
+    """A customer's project: the tenant every other record belongs to."""
+
+    id: str
+    name: str
+    secret_key_hash: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A customer's public key that verifies user tokens for one project."""
+
+    project_id: str
+    kid: str
+    public_key_pem: str
+    key_type: str  # "RSA" or "EC"
+    created_at: str
+
+
+@dataclass(frozen=True)
+class IntegrationSettings:
+    """A project's configuration of one integration (e.g. its WordPress.com app)."""
+
+    project_id: str
+    integration_type: str
+    id: str
+    client_id: str | None
+    has_client_secret: bool
+    scopes: tuple[str, ...]
+    active: bool
+    updated_at: str
+
+    @property
+    def uses_dev_keys(self) -> bool:
+        """True when the project left its own OAuth app blank and runs on the deployment's dev keys."""
+        return not self.client_id or not self.has_client_secret
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """Everything needed to authorise a request to a project, loaded in one read."""
+
+    project: Project
+    signing_keys: tuple[SigningKey, ...]
+    integrations: dict[str, IntegrationSettings] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EndUser:
+    """A customer's end user, as identified by the `sub` of their user token."""
+
+    project_id: str
+    user_id: str
+    meta: dict[str, Any]
+    created_at: str
+    last_seen_at: str

@@ -1,0 +1,78 @@
+"""Use cases of the SDK's end-user routes: authenticate, `/sdk/me`, metadata."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.adapters.repositories import UserRepository
+from chalicelib.domain.clock import utc_now_iso
+from chalicelib.domain.errors import BadRequest, Unauthorized
+from chalicelib.domain.models import EndUser, ProjectConfig
+from chalicelib.domain.providers import CATALOGUE
+from chalicelib.services.integrations import effective_settings
+from chalicelib.services.project_config import ProjectConfigCache
+from chalicelib.services.projects import parse_bearer
+from chalicelib.services.user_tokens import VerifiedUser, verify_user_token
+
+MAX_META_BYTES = 16 * 1024
+ACCESSIBLE_FEATURES = ["headless-cp"]
+BILLING_PLAN = "self-hosted"
+
+
+def authenticate_user(
+    configs: ProjectConfigCache, project_id: str, authorization: str | None, leeway_seconds: int
+) -> tuple[ProjectConfig, VerifiedUser]:
+    """Verify the end user's `Authorization: Bearer <user token>` for this project."""
+    token = parse_bearer(authorization)
+    config = configs.get(project_id)
+    if config is None:
+        # Same answer as a token this project did not sign: project ids are not probeable.
+        raise Unauthorized(
+            "The user token is not signed by a key registered for this project.", code="invalid_signature"
+        )
+    return config, verify_user_token(config, token, leeway_seconds)
+
+
+def record_user(users: UserRepository, verified: VerifiedUser) -> EndUser:
+    """The end user's record, created on first sight."""
+    return users.get_or_create(verified.project_id, verified.user_id, utc_now_iso())
+
+
+def me_view(config: ProjectConfig, user: EndUser) -> dict[str, Any]:
+    """The `GET /sdk/me` body, in the shape the Paragon SDK expects."""
+    integrations: dict[str, Any] = {}
+    for provider in CATALOGUE.values():
+        settings = effective_settings(config, provider)
+        integrations[provider.type] = {
+            "enabled": False,
+            "allCredentials": [],
+            "usesDevelopmentKeys": settings.uses_dev_keys,
+        }
+    return {
+        "id": user.user_id,
+        "integrations": integrations,
+        "meta": user.meta,
+        "resources": [],
+        "project": {
+            "id": config.project.id,
+            "billingPlan": BILLING_PLAN,
+            "accessibleFeatures": list(ACCESSIBLE_FEATURES),
+        },
+    }
+
+
+def update_meta(users: UserRepository, verified: VerifiedUser, body: dict[str, Any]) -> EndUser:
+    """Replace the end user's metadata from a `{"meta": {...}}` body."""
+    unknown = sorted(set(body) - {"meta"})
+    if unknown:
+        raise BadRequest(f"Unknown field(s): {', '.join(unknown)[:200]}.", code="unknown_field")
+    if "meta" not in body:
+        raise BadRequest("Field 'meta' is required.", code="missing_field")
+    meta = body["meta"]
+    if not isinstance(meta, dict):
+        raise BadRequest("Field 'meta' must be a JSON object.", code="invalid_field")
+    if len(json.dumps(meta, separators=(",", ":")).encode()) > MAX_META_BYTES:
+        raise BadRequest(f"Field 'meta' must encode to at most {MAX_META_BYTES} bytes.", code="invalid_field")
+    record_user(users, verified)
+    return users.update_meta(verified.project_id, verified.user_id, meta, utc_now_iso())

@@ -1,0 +1,177 @@
+"""Use cases: a project's integration settings (admin) and the integrations an end user sees (SDK)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.adapters.repositories import ProjectRepository
+from chalicelib.adapters.secrets import SecretStore
+from chalicelib.domain.clock import utc_now_iso
+from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.models import IntegrationSettings, ProjectConfig
+from chalicelib.domain.providers import CATALOGUE, Provider, get_provider
+
+SCOPE_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+MAX_SCOPES = 50
+MAX_CLIENT_FIELD = 512
+MASK = "********"
+_INTEGRATION_NAMESPACE = uuid.UUID("6f1d8a52-43b7-4c38-9a0e-5b0f0c1d2e3f")
+
+
+def integration_id(project_id: str, integration_type: str) -> str:
+    """The stable id of a project's integration (the SDK addresses uninstalls by it)."""
+    return str(uuid.uuid5(_INTEGRATION_NAMESPACE, f"{project_id}:{integration_type}"))
+
+
+def effective_settings(config: ProjectConfig, provider: Provider) -> IntegrationSettings:
+    """Stored settings, or the defaults (active, development keys) when none were saved."""
+    stored = config.integrations.get(provider.type)
+    if stored is not None:
+        return stored
+    return IntegrationSettings(
+        project_id=config.project.id,
+        integration_type=provider.type,
+        id=integration_id(config.project.id, provider.type),
+        client_id=None,
+        has_client_secret=False,
+        scopes=provider.default_scopes,
+        active=True,
+        updated_at=config.project.created_at,
+    )
+
+
+@dataclass(frozen=True)
+class SettingsInput:
+    """A validated admin PUT body; `keep_secret` is True when the caller left `clientSecret` out."""
+
+    client_id: str | None
+    client_secret: str | None
+    keep_secret: bool
+    scopes: tuple[str, ...]
+    active: bool
+
+
+def parse_settings_input(body: dict[str, Any]) -> SettingsInput:
+    """Validate the PUT body `{"clientId", "clientSecret"?, "scopes", "active"}`."""
+    unknown = sorted(set(body) - {"clientId", "clientSecret", "scopes", "active"})
+    if unknown:
+        raise BadRequest(f"Unknown field(s): {', '.join(unknown)[:200]}.", code="unknown_field")
+    for required in ("clientId", "scopes", "active"):
+        if required not in body:
+            raise BadRequest(f"Field '{required}' is required.", code="missing_field")
+    client_id = _optional_text(body, "clientId")
+    keep_secret = "clientSecret" not in body
+    client_secret = None if keep_secret else _optional_text(body, "clientSecret")
+    scopes = body["scopes"]
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise BadRequest("Field 'scopes' must be a list of strings.", code="invalid_field")
+    if len(scopes) > MAX_SCOPES:
+        raise BadRequest(f"At most {MAX_SCOPES} scopes are allowed.", code="invalid_field")
+    for scope in scopes:
+        if not SCOPE_PATTERN.match(scope):
+            raise BadRequest("Each scope must be 1-64 letters, digits or '_.:-' characters.", code="invalid_field")
+    active = body["active"]
+    if not isinstance(active, bool):
+        raise BadRequest("Field 'active' must be true or false.", code="invalid_field")
+    return SettingsInput(client_id, client_secret, keep_secret, tuple(dict.fromkeys(scopes)), active)
+
+
+def _optional_text(body: dict[str, Any], name: str) -> str | None:
+    value = body[name]
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"Field '{name}' must be a string or null.", code="invalid_field")
+    value = value.strip()
+    if len(value) > MAX_CLIENT_FIELD or any(ord(ch) < 32 for ch in value):
+        raise BadRequest(f"Field '{name}' is not a valid value.", code="invalid_field")
+    return value or None
+
+
+def put_integration_settings(
+    projects: ProjectRepository,
+    secrets: SecretStore,
+    secret_id: str,
+    config: ProjectConfig,
+    integration_type: str,
+    update: SettingsInput,
+) -> IntegrationSettings:
+    """Store a project's integration settings; the client secret goes to Secrets Manager only.
+
+    Omitting `clientSecret` keeps the stored one; `null` removes it. A client id without any
+    secret (given or stored), or a secret without a client id, is refused.
+    """
+    provider = get_provider(integration_type)
+    current = effective_settings(config, provider)
+    if update.client_id is None and update.client_secret is not None:
+        raise BadRequest("clientSecret needs a clientId.", code="invalid_field")
+    keeps_stored = update.keep_secret and current.has_client_secret
+    if update.client_id is not None and update.client_secret is None and not keeps_stored:
+        raise BadRequest("clientId needs a clientSecret (none is stored yet).", code="missing_field")
+    if update.client_secret is not None:
+        secrets.put(secret_id, update.client_secret)
+        has_secret = True
+    elif update.client_id is not None and keeps_stored:
+        has_secret = True
+    else:
+        if current.has_client_secret:
+            secrets.delete(secret_id)
+        has_secret = False
+    settings = IntegrationSettings(
+        project_id=config.project.id,
+        integration_type=provider.type,
+        id=current.id,
+        client_id=update.client_id,
+        has_client_secret=has_secret,
+        scopes=update.scopes,
+        active=update.active,
+        updated_at=utc_now_iso(),
+    )
+    projects.put_integration(settings)
+    return settings
+
+
+def settings_view(settings: IntegrationSettings) -> dict[str, Any]:
+    """The admin API's JSON form; the client secret is write-only and shown masked."""
+    return {
+        "id": settings.id,
+        "type": settings.integration_type,
+        "clientId": settings.client_id,
+        "clientSecret": MASK if settings.has_client_secret else None,
+        "scopes": list(settings.scopes),
+        "active": settings.active,
+        "usesDevelopmentKeys": settings.uses_dev_keys,
+        "updatedAt": settings.updated_at,
+    }
+
+
+def sdk_integrations(config: ProjectConfig) -> list[dict[str, Any]]:
+    """The `GET /sdk/integrations` list, in the shape the Paragon SDK expects."""
+    listing = []
+    for provider in CATALOGUE.values():
+        settings = effective_settings(config, provider)
+        listing.append(
+            {
+                "id": settings.id,
+                "type": provider.type,
+                "name": provider.name,
+                "brandColor": provider.brand_color,
+                "isActive": settings.active,
+                "needPreOauthInputs": False,
+                "authenticationType": "oauth",
+                "usesDevelopmentKeys": settings.uses_dev_keys,
+                "configs": [{"values": {"workflowMeta": {}, "sharedMeta": {"inputs": []}}}],
+                "workflows": [],
+                "sdkIntegrationConfig": {
+                    "accountTypes": [],
+                    "authConfigInputs": [],
+                    "postOauthInputs": [],
+                    "oauthInputs": [],
+                    "dataSources": {},
+                },
+            }
+        )
+    return listing

@@ -1,0 +1,68 @@
+"""Builds the app's adapters on first use and keeps them for the life of the container."""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+
+from chalicelib.adapters import aws
+from chalicelib.adapters.encryption import Encryptor
+from chalicelib.adapters.repositories import ProjectRepository, SealedItems, UserRepository
+from chalicelib.adapters.secrets import SecretStore
+from chalicelib.config import Settings, get_settings, reset_settings
+from chalicelib.services.data_keys import load_keyring
+from chalicelib.services.project_config import ProjectConfigCache
+
+
+class Services:
+    """The ports every use case needs, created lazily from the settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def projects(self) -> ProjectRepository:
+        return ProjectRepository(aws.dynamodb_table(self.settings.table_name))
+
+    @cached_property
+    def users(self) -> UserRepository:
+        return UserRepository(aws.dynamodb_table(self.settings.table_name))
+
+    @cached_property
+    def sealed_items(self) -> SealedItems:
+        return SealedItems(aws.dynamodb_table(self.settings.table_name))
+
+    @cached_property
+    def secrets(self) -> SecretStore:
+        return SecretStore(aws.secretsmanager, self.settings.secret_cache_seconds)
+
+    @cached_property
+    def project_configs(self) -> ProjectConfigCache:
+        return ProjectConfigCache(self.projects.load_config, self.settings.config_cache_seconds)
+
+    @cached_property
+    def encryptor(self) -> Encryptor:
+        return Encryptor(lambda: load_keyring(self.secrets, self.settings.data_keys_secret_id))
+
+
+_lock = threading.Lock()
+_services: Services | None = None
+
+
+def get_services() -> Services:
+    """The container's services (built on first call)."""
+    global _services
+    if _services is None:
+        with _lock:
+            if _services is None:
+                _services = Services(get_settings())
+    return _services
+
+
+def reset_services() -> None:
+    """Forget settings, clients and caches (tests and the local stack reconfigure)."""
+    global _services
+    with _lock:
+        _services = None
+    reset_settings()
+    aws.reset_clients()

@@ -1,0 +1,208 @@
+"""Shared fixtures: moto-backed AWS, a provisioned deployment, projects with signing keys, and a
+guard that fails any test whose logs or responses contain a secret it created."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import pytest
+from chalice.test import Client
+from moto import mock_aws
+
+from tether.tokens import generate_rsa_private_key_pem, public_key_pem, sign_user_token
+
+TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "TETHER_STAGE": "test",
+    "TETHER_PUBLIC_URL": "http://127.0.0.1:9",
+    "TETHER_WPCOM_ORIGIN": "http://127.0.0.1:9",
+    "TETHER_MAX_BODY_BYTES": "65536",
+}
+
+
+@lru_cache(maxsize=8)
+def rsa_private_key(index: int) -> str:
+    """Pre-generated RSA keys (generation is slow; tests share them by index)."""
+    return generate_rsa_private_key_pem()
+
+
+class SecretWatch:
+    """Collects secrets a test creates, plus every log line and response it sees."""
+
+    def __init__(self) -> None:
+        self.secrets: set[str] = set()
+        self.seen: list[str] = []
+
+    def add(self, *values: str) -> None:
+        for value in values:
+            if value:
+                self.secrets.add(value)
+                # A PEM may leak line by line: watch each base64 body line too.
+                self.secrets.update(line for line in value.splitlines() if len(line) > 40)
+
+    def leaks(self) -> list[str]:
+        text = "\n".join(self.seen)
+        return sorted(secret[:12] + "..." for secret in self.secrets if secret in text)
+
+
+class _CaptureAll(logging.Handler):
+    def __init__(self, sink: list[str]) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink.append(self.format(record))
+        if record.exc_info:
+            self.sink.append(logging.Formatter().formatException(record.exc_info))
+
+
+@pytest.fixture(autouse=True)
+def secret_watch() -> Iterator[SecretWatch]:
+    """Fail the test if any registered secret shows up in a log record or an HTTP response."""
+    watch = SecretWatch()
+    handler = _CaptureAll(watch.seen)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield watch
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    leaked = watch.leaks()
+    assert not leaked, f"secrets leaked into logs or responses: {leaked}"
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Moto for every AWS call, with Tether's table and keyring provisioned."""
+    for name, value in TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    from chalicelib.wiring import reset_services
+    from tether import provision
+
+    with mock_aws():
+        reset_services()
+        provision.ensure_deployment()
+        yield
+    reset_services()
+
+
+@dataclass
+class Response:
+    """What a test sees of an HTTP response."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Api:
+    """chalice.test.Client with JSON helpers; every response is shown to the secret watch."""
+
+    client: Client
+    watch: SecretWatch
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body: Any = None,
+        raw: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        sent = {"Content-Type": "application/json"}
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        sent.update(headers or {})
+        payload: bytes | str | None = raw
+        if body is not None:
+            payload = json.dumps(body)
+        result = self.client.http.request(method, path, headers=sent, body=payload or b"")
+        response = Response(result.status_code, dict(result.headers), result.body)
+        self.watch.seen.append(response.body.decode("utf-8", "replace"))
+        self.watch.seen.append(json.dumps(response.headers))
+        return response
+
+
+@pytest.fixture
+def api(aws_env: None, secret_watch: SecretWatch) -> Iterator[Api]:
+    """The app behind chalice's test client, on moto."""
+    from app import app
+
+    with Client(app) as client:
+        yield Api(client, secret_watch)
+
+
+@dataclass
+class ProjectHandle:
+    """A created project with its secret key and a registered signing key."""
+
+    id: str
+    secret_key: str = field(repr=False)
+    private_key_pem: str = field(repr=False)
+    kid: str
+    watch: SecretWatch = field(repr=False)
+
+    def token(self, user_id: str = "user-1", ttl: int = 600, **kwargs: Any) -> str:
+        """A valid user token for this project."""
+        token = sign_user_token(self.private_key_pem, user_id, ttl, **kwargs)
+        self.watch.add(token)
+        return token
+
+    @property
+    def admin(self) -> dict[str, str]:
+        """Headers carrying the project secret key."""
+        return {"Authorization": f"Bearer {self.secret_key}"}
+
+
+@pytest.fixture
+def make_project(aws_env: None, secret_watch: SecretWatch) -> Any:
+    """Factory: a new project with its own signing key (key index picks a pre-generated key)."""
+    from chalicelib.services.projects import create_project
+    from chalicelib.services.signing_keys import register_signing_key
+    from chalicelib.wiring import get_services
+
+    counter = iter(range(100))
+
+    def factory(name: str = "Test project", key_index: int | None = None) -> ProjectHandle:
+        services = get_services()
+        created = create_project(services.projects, name)
+        private_pem = rsa_private_key(next(counter) if key_index is None else key_index)
+        key = register_signing_key(services.projects, created.project.id, public_key_pem(private_pem))
+        secret_watch.add(created.secret_key, private_pem)
+        return ProjectHandle(created.project.id, created.secret_key, private_pem, key.kid, secret_watch)
+
+    return factory
+
+
+@pytest.fixture
+def project(make_project: Any) -> ProjectHandle:
+    """One project, ready for SDK and admin calls."""
+    handle: ProjectHandle = make_project()
+    return handle
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests never talk to a real AWS account, whatever the developer's shell holds.
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        os.environ.pop(name, None)

@@ -1,0 +1,136 @@
+"""Bad input gets a clear 4xx JSON error, never a 500, and stores nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api, ProjectHandle
+from tests.test_sdk_auth import assert_refused
+
+
+def put_integration(api: Api, project: ProjectHandle, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+    path = f"/projects/{project.id}/integrations/wordpress"
+    return api.call("PUT", path, headers={**project.admin, **(headers or {})}, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ("{not json", "not valid JSON"),
+        ("", "empty"),
+        ("[1, 2]", "JSON object"),
+        ('"text"', "JSON object"),
+        (b"\xff\xfe{}", "UTF-8"),
+    ],
+)
+def test_malformed_json(api: Api, project: ProjectHandle, raw: Any, fragment: str) -> None:
+    response = put_integration(api, project, raw=raw)
+    assert_refused(response, status=400, code="invalid_json")
+    assert fragment in response.json["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"scopes": [], "active": True}, "clientId"),
+        ({"clientId": None, "active": True}, "scopes"),
+        ({"clientId": None, "scopes": []}, "active"),
+        ({"clientId": 5, "scopes": [], "active": True}, "clientId"),
+        ({"clientId": None, "scopes": "posts", "active": True}, "scopes"),
+        ({"clientId": None, "scopes": [1], "active": True}, "scopes"),
+        ({"clientId": None, "scopes": ["bad scope!"], "active": True}, "scope"),
+        ({"clientId": None, "scopes": [], "active": "yes"}, "active"),
+        ({"clientId": None, "scopes": [], "active": True, "extra": 1}, "extra"),
+        ({"clientId": "123", "scopes": [], "active": True}, "clientSecret"),
+        ({"clientId": None, "clientSecret": "s3cr3t", "scopes": [], "active": True}, "clientId"),
+    ],
+)
+def test_invalid_integration_settings(api: Api, project: ProjectHandle, body: Any, fragment: str) -> None:
+    response = put_integration(api, project, body=body)
+    assert_refused(response, status=400)
+    assert fragment in response.json["message"]
+    # Nothing was stored.
+    current = api.call("GET", f"/projects/{project.id}/integrations/wordpress", headers=project.admin).json
+    assert current["clientId"] is None
+    assert current["scopes"] == []
+
+
+def test_unknown_integration_type(api: Api, project: ProjectHandle) -> None:
+    response = api.call("GET", f"/projects/{project.id}/integrations/myspace", headers=project.admin)
+    assert_refused(response, status=404, code="unknown_integration")
+    body = {"clientId": None, "scopes": [], "active": True}
+    put = api.call("PUT", f"/projects/{project.id}/integrations/myspace", body=body, headers=project.admin)
+    assert_refused(put, status=404, code="unknown_integration")
+
+
+def test_oversized_body(api: Api, project: ProjectHandle) -> None:
+    response = put_integration(api, project, raw='{"clientId": "' + "x" * 70000 + '"}')
+    assert_refused(response, status=413, code="payload_too_large")
+    patch = api.call(
+        "PATCH", f"/projects/{project.id}/sdk/me", token=project.token(), raw='{"meta": "' + "x" * 70000 + '"}'
+    )
+    assert_refused(patch, status=413, code="payload_too_large")
+
+
+def test_non_json_content_type(api: Api, project: ProjectHandle) -> None:
+    response = put_integration(api, project, raw="a=b", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert_refused(response, status=415, code="unsupported_media_type")
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({}, "publicKeyPem"),
+        ({"publicKeyPem": 12}, "publicKeyPem"),
+        ({"publicKeyPem": "-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----"}, "PEM"),
+        ({"publicKeyPem": "x", "other": True}, "other"),
+    ],
+)
+def test_invalid_signing_key(api: Api, project: ProjectHandle, body: Any, fragment: str) -> None:
+    response = api.call("POST", f"/projects/{project.id}/signing-keys", body=body, headers=project.admin)
+    assert_refused(response, status=400)
+    assert fragment in response.json["message"]
+
+
+def test_private_key_pem_is_refused_and_not_echoed(api: Api, project: ProjectHandle) -> None:
+    response = api.call(
+        "POST",
+        f"/projects/{project.id}/signing-keys",
+        body={"publicKeyPem": project.private_key_pem},
+        headers=project.admin,
+    )
+    assert_refused(response, status=400, code="invalid_public_key")
+
+
+def test_small_rsa_key_is_refused(api: Api, project: ProjectHandle) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()
+    pem = weak.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    response = api.call(
+        "POST", f"/projects/{project.id}/signing-keys", body={"publicKeyPem": pem}, headers=project.admin
+    )
+    assert_refused(response, status=400, code="invalid_public_key")
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [({}, "meta"), ({"meta": []}, "object"), ({"meta": {}, "x": 1}, "x"), ({"meta": {"k": "v" * 17000}}, "bytes")],
+)
+def test_invalid_meta(api: Api, project: ProjectHandle, body: Any, fragment: str) -> None:
+    token = project.token("erin")
+    response = api.call("PATCH", f"/projects/{project.id}/sdk/me", token=token, body=body)
+    assert_refused(response, status=400)
+    assert fragment in response.json["message"]
+    assert api.call("GET", f"/projects/{project.id}/sdk/me", token=token).json["meta"] == {}
+
+
+def test_invalid_cursor_is_a_400(aws_env: None) -> None:
+    from chalicelib.domain.errors import BadRequest
+    from chalicelib.wiring import get_services
+
+    with pytest.raises(BadRequest):
+        get_services().users.list_users("p", 10, "!!!not-a-cursor")

@@ -1,0 +1,50 @@
+"""Importing the Lambda handler module must stay cheap: no AWS client, no network."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PROBE = r"""
+import socket, sys
+import botocore.session, boto3
+
+calls = []
+def refuse(name):
+    def hook(*args, **kwargs):
+        calls.append(name)
+        raise AssertionError(f"{name} called during import")
+    return hook
+
+botocore.session.Session.create_client = refuse("botocore create_client")
+boto3.client = refuse("boto3.client")
+boto3.resource = refuse("boto3.resource")
+socket.socket.connect = refuse("socket.connect")
+socket.create_connection = refuse("socket.create_connection")
+socket.getaddrinfo = refuse("socket.getaddrinfo")
+
+import app
+assert app.app.routes, "no routes registered"
+print("CALLS", calls)
+"""
+
+
+def test_importing_app_creates_no_client_and_opens_no_connection() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "CALLS []" in result.stdout
+
+
+def test_probe_detects_a_client_created_at_import(tmp_path: Path) -> None:
+    """The probe above can fail: a module that builds a client at import is caught."""
+    (tmp_path / "app.py").write_text("import boto3\nboto3.client('dynamodb', region_name='us-east-1')\n")
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode != 0
+    assert "boto3.client called during import" in result.stderr

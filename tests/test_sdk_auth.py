@@ -1,0 +1,211 @@
+"""End-user authentication on the SDK routes: valid tokens work, every forgery is refused."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.conftest import Api, ProjectHandle
+from tether.tokens import public_key_pem
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def me(api: Api, project: ProjectHandle, token: str | None) -> Any:
+    return api.call("GET", f"/projects/{project.id}/sdk/me", token=token)
+
+
+def assert_refused(response: Any, status: int = 401, code: str | None = None) -> None:
+    assert response.status == status, response.body
+    body = response.json
+    assert set(body) == {"message", "code"}
+    assert body["message"]
+    if code is not None:
+        assert body["code"] == code
+
+
+def test_valid_token_returns_me_shape(api: Api, project: ProjectHandle) -> None:
+    response = me(api, project, project.token("alice"))
+    assert response.status == 200
+    body = response.json
+    assert body["id"] == "alice"
+    assert body["integrations"]["wordpress"] == {"enabled": False, "allCredentials": [], "usesDevelopmentKeys": True}
+    assert body["meta"] == {}
+    assert body["resources"] == []
+    assert body["project"]["id"] == project.id
+    assert "headless-cp" in body["project"]["accessibleFeatures"]
+
+
+def test_token_without_kid_tries_each_registered_key(api: Api, project: ProjectHandle) -> None:
+    assert me(api, project, project.token("bob", include_kid=False)).status == 200
+
+
+def test_es256_key_is_accepted(api: Api, project: ProjectHandle) -> None:
+    private = ec.generate_private_key(ec.SECP256R1())
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    added = api.call(
+        "POST",
+        f"/projects/{project.id}/signing-keys",
+        body={"publicKeyPem": public_key_pem(pem)},
+        headers=project.admin,
+    )
+    assert added.status == 201
+    assert added.json["alg"] == "ES256"
+    token = jwt.encode({"sub": "ec-user", "exp": int(time.time()) + 60}, private, algorithm="ES256")
+    assert me(api, project, token).status == 200
+
+
+def test_missing_authorization(api: Api, project: ProjectHandle) -> None:
+    assert_refused(me(api, project, None), code="missing_authorization")
+
+
+def test_non_bearer_scheme(api: Api, project: ProjectHandle) -> None:
+    response = api.call("GET", f"/projects/{project.id}/sdk/me", headers={"Authorization": "Basic abc"})
+    assert_refused(response, code="invalid_authorization")
+
+
+@pytest.mark.parametrize("garbage", ["garbage", "a.b.c", "....", "eyJhbGciOiJSUzI1NiJ9.e30.", "x" * 9000])
+def test_garbage_token(api: Api, project: ProjectHandle, garbage: str) -> None:
+    assert_refused(me(api, project, garbage))
+
+
+def test_expired_token(api: Api, project: ProjectHandle) -> None:
+    now = int(time.time())
+    token = jwt.encode({"sub": "u", "iat": now - 600, "exp": now - 120}, project.private_key_pem, algorithm="RS256")
+    assert_refused(me(api, project, token), code="token_expired")
+
+
+def test_expiry_within_leeway_is_accepted(api: Api, project: ProjectHandle) -> None:
+    token = jwt.encode({"sub": "u", "exp": int(time.time()) - 5}, project.private_key_pem, algorithm="RS256")
+    assert me(api, project, token).status == 200
+
+
+def test_token_without_exp(api: Api, project: ProjectHandle) -> None:
+    token = jwt.encode({"sub": "u"}, project.private_key_pem, algorithm="RS256")
+    assert_refused(me(api, project, token), code="invalid_token")
+
+
+def test_token_without_sub(api: Api, project: ProjectHandle) -> None:
+    token = jwt.encode({"exp": int(time.time()) + 60}, project.private_key_pem, algorithm="RS256")
+    assert_refused(me(api, project, token), code="invalid_token")
+
+
+def test_token_issued_in_the_future(api: Api, project: ProjectHandle) -> None:
+    now = int(time.time())
+    token = jwt.encode({"sub": "u", "iat": now + 3600, "exp": now + 7200}, project.private_key_pem, algorithm="RS256")
+    assert_refused(me(api, project, token), code="token_not_yet_valid")
+
+
+def test_alg_none(api: Api, project: ProjectHandle) -> None:
+    token = _b64({"alg": "none", "typ": "JWT"}) + "." + _b64({"sub": "u", "exp": int(time.time()) + 60}) + "."
+    assert_refused(me(api, project, token), code="unsupported_algorithm")
+
+
+def test_hs256_signed_with_public_key_pem(api: Api, project: ProjectHandle) -> None:
+    public_pem = public_key_pem(project.private_key_pem)
+    header = {"alg": "HS256", "typ": "JWT", "kid": project.kid}
+    signing_input = _b64(header) + "." + _b64({"sub": "u", "exp": int(time.time()) + 60})
+    import hashlib
+    import hmac
+
+    signature = hmac.new(public_pem.encode(), signing_input.encode(), hashlib.sha256).digest()
+    token = signing_input + "." + base64.urlsafe_b64encode(signature).decode().rstrip("=")
+    assert_refused(me(api, project, token), code="unsupported_algorithm")
+
+
+def test_token_signed_by_another_projects_key(api: Api, make_project: Any) -> None:
+    project_a = make_project("A")
+    project_b = make_project("B")
+    assert_refused(me(api, project_b, project_a.token("u", include_kid=False)), code="invalid_signature")
+
+
+def test_project_a_token_on_project_b_paths(api: Api, make_project: Any) -> None:
+    project_a = make_project("A")
+    project_b = make_project("B")
+    token = project_a.token("u")
+    for method, path in [("GET", "sdk/me"), ("GET", "sdk/integrations"), ("PATCH", "sdk/me")]:
+        body = {"meta": {"x": 1}} if method == "PATCH" else None
+        response = api.call(method, f"/projects/{project_b.id}/{path}", token=token, body=body)
+        assert_refused(response, code="unknown_kid")
+
+
+def test_unknown_kid(api: Api, project: ProjectHandle) -> None:
+    token = jwt.encode(
+        {"sub": "u", "exp": int(time.time()) + 60},
+        project.private_key_pem,
+        algorithm="RS256",
+        headers={"kid": "not-a-registered-kid"},
+    )
+    assert_refused(me(api, project, token), code="unknown_kid")
+
+
+def test_tampered_payload(api: Api, project: ProjectHandle) -> None:
+    header, _payload, signature = project.token("alice").split(".")
+    forged = header + "." + _b64({"sub": "mallory", "exp": int(time.time()) + 60}) + "." + signature
+    assert_refused(me(api, project, forged), code="invalid_signature")
+
+
+def test_unknown_project_looks_like_a_bad_token(api: Api, project: ProjectHandle) -> None:
+    response = api.call("GET", "/projects/00000000-0000-4000-8000-000000000000/sdk/me", token=project.token())
+    assert_refused(response, code="invalid_signature")
+
+
+def test_malformed_project_id(api: Api, project: ProjectHandle) -> None:
+    response = api.call("GET", "/projects/not-a-uuid/sdk/me", token=project.token())
+    assert_refused(response, status=404, code="project_not_found")
+
+
+def test_deleted_signing_key_stops_verifying(api: Api, project: ProjectHandle) -> None:
+    token = project.token("alice")
+    assert me(api, project, token).status == 200
+    deleted = api.call("DELETE", f"/projects/{project.id}/signing-keys/{project.kid}", headers=project.admin)
+    assert deleted.status == 204
+    assert_refused(me(api, project, token))
+
+
+@pytest.mark.parametrize("sub", ["", " ", "x" * 300, "line\nbreak"])
+def test_unusable_sub(api: Api, project: ProjectHandle, sub: str) -> None:
+    token = jwt.encode({"sub": sub, "exp": int(time.time()) + 60}, project.private_key_pem, algorithm="RS256")
+    assert_refused(me(api, project, token), code="invalid_token")
+
+
+def test_end_user_recorded_on_first_sight_and_meta_round_trips(api: Api, project: ProjectHandle) -> None:
+    token = project.token("carol")
+    patched = api.call("PATCH", f"/projects/{project.id}/sdk/me", token=token, body={"meta": {"plan": "pro", "n": 2}})
+    assert patched.status == 200
+    assert patched.json["meta"] == {"plan": "pro", "n": 2}
+    assert me(api, project, token).json["meta"] == {"plan": "pro", "n": 2}
+    other = me(api, project, project.token("dave"))
+    assert other.json["meta"] == {}
+
+
+def test_sdk_integrations_shape(api: Api, project: ProjectHandle) -> None:
+    response = api.call("GET", f"/projects/{project.id}/sdk/integrations", token=project.token())
+    assert response.status == 200
+    [wordpress] = response.json
+    assert wordpress["type"] == "wordpress"
+    assert wordpress["isActive"] is True
+    assert wordpress["authenticationType"] == "oauth"
+    assert wordpress["configs"][0]["values"]["workflowMeta"] == {}
+    assert wordpress["usesDevelopmentKeys"] is True
+    # The integration id is stable: the SDK addresses uninstalls by it.
+    again = api.call("GET", f"/projects/{project.id}/sdk/integrations", token=project.token())
+    assert again.json[0]["id"] == wordpress["id"]
+
+
+def test_cors_headers_on_sdk_responses(api: Api, project: ProjectHandle) -> None:
+    response = me(api, project, project.token())
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    allowed = {h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "content-type", "x-paragon-sdk-version", "x-paragon-credential"} <= allowed

@@ -1,0 +1,153 @@
+"""The `tether` command line: local stack, projects, user tokens and key rotation."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+DEFAULT_STATE_FILE = Path(".tether/dev-state.json")
+
+
+@click.group()
+def cli() -> None:
+    """Tether: self-hosted embedded integrations on AWS."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="API port (0 picks a free one).")
+@click.option("--wpcom-origin", default=None, help="Use this WordPress.com-compatible origin instead of the sandbox.")
+@click.option("--wpcom-port", default=None, type=int, help="Sandbox port [default: API port + 1, or free].")
+@click.option(
+    "--state-file",
+    default=str(DEFAULT_STATE_FILE),
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the stack's URLs and dev keys (JSON).",
+)
+def dev(host: str, port: int, wpcom_origin: str | None, wpcom_port: int | None, state_file: str) -> None:
+    """Run the local stack (moto, WordPress.com sandbox, API) until interrupted. Data is in memory."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from chalicelib.logging_setup import configure_logging
+    from tether.devstack import start_dev_stack
+
+    configure_logging()
+    if wpcom_port is None:
+        wpcom_port = port + 1 if port else 0
+    stack = start_dev_stack(host, port, wpcom_origin, wpcom_port, Path(state_file))
+    state = stack.state
+    click.echo(
+        "\n".join(
+            [
+                "",
+                "Tether local stack is running (all data is in memory and lost on exit).",
+                f"  API:                {state['apiUrl']}",
+                f"  WordPress.com:      {state['wpcomOrigin']}" + ("  (sandbox)" if stack.sandbox is not None else ""),
+                f"  Dev project id:     {state['projectId']}",
+                f"  State file:         {state_file}  (project secret key, signing key; keep private)",
+                "",
+                "Get a user token and call the SDK API:",
+                f"  TOKEN=$(.venv/bin/tether token --state-file {state_file} --user alice)",
+                f'  curl -H "Authorization: Bearer $TOKEN" {state["apiUrl"]}/projects/{state["projectId"]}/sdk/me',
+                "",
+                "Press Ctrl+C to stop.",
+            ]
+        )
+    )
+    sys.stdout.flush()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+
+
+@cli.group()
+def projects() -> None:
+    """Manage projects (talks to the configured AWS account directly)."""
+
+
+@projects.command("create")
+@click.option("--name", required=True, help="A name for the project.")
+def projects_create(name: str) -> None:
+    """Create a project and print its id and secret key (shown once; only its hash is stored)."""
+    from chalicelib.domain.errors import TetherError
+    from chalicelib.services.projects import create_project
+    from chalicelib.wiring import get_services
+    from tether import provision
+
+    try:
+        provision.ensure_deployment()
+        created = create_project(get_services().projects, name)
+    except TetherError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(json.dumps({"projectId": created.project.id, "projectSecretKey": created.secret_key}, indent=2))
+    click.echo("Store the secret key now: Tether keeps only its hash.", err=True)
+
+
+@cli.command()
+@click.option("--project", "project_id", default=None, help="Project id (default: from --state-file).")
+@click.option("--user", "user_id", required=True, help="The end user's id (the token's `sub`).")
+@click.option("--ttl", default=3600, show_default=True, type=click.IntRange(1, 7 * 24 * 3600), help="Lifetime (s).")
+@click.option("--key", "key_file", default=None, type=click.Path(exists=True, dir_okay=False), help="Private key PEM.")
+@click.option(
+    "--state-file", default=None, type=click.Path(exists=True, dir_okay=False), help="Use the dev stack's key."
+)
+def token(project_id: str | None, user_id: str, ttl: int, key_file: str | None, state_file: str | None) -> None:
+    """Print a signed user token (what the customer's backend issues per end user)."""
+    from tether.tokens import sign_user_token
+
+    if key_file is not None:
+        private_pem = Path(key_file).read_text()
+    elif state_file is not None:
+        state = json.loads(Path(state_file).read_text())
+        private_pem = state["signingPrivateKeyPem"]
+        project_id = project_id or state["projectId"]
+    else:
+        raise click.UsageError("Give --key PEMFILE (or --state-file of a running `tether dev`).")
+    if project_id is None:
+        raise click.UsageError("Give --project.")
+    try:
+        click.echo(sign_user_token(private_pem, user_id, ttl))
+    except ValueError as exc:
+        raise click.ClickException(f"Cannot sign with this key: {exc}") from None
+
+
+@cli.group()
+def keys() -> None:
+    """Manage the deployment's data-encryption keys."""
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Add a new data-encryption key and re-encrypt every stored secret with it."""
+    from chalicelib.services.data_keys import rotate_data_keys
+    from chalicelib.wiring import get_services
+
+    services = get_services()
+    report = rotate_data_keys(services.secrets, services.settings.data_keys_secret_id, services.sealed_items)
+    click.echo(
+        json.dumps(
+            {
+                "currentKeyId": report.new_key_id,
+                "reencrypted": report.reencrypted,
+                "alreadyCurrent": report.already_current,
+                "changedMeanwhile": report.changed_meanwhile,
+            },
+            indent=2,
+        )
+    )
+
+
+def main() -> None:
+    """Entry point of the `tether` console script."""
+    cli()

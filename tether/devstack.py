@@ -1,0 +1,118 @@
+"""The local stack: moto for AWS, the WordPress.com sandbox and the API, in one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tether.local_server import LocalApiServer
+from wpcom_sandbox.server import WordPressSandbox
+
+LOCAL_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "local-stack",
+    "AWS_SECRET_ACCESS_KEY": "local-stack",
+    "AWS_SESSION_TOKEN": "local-stack",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@dataclass
+class DevStack:
+    """A running local stack; `state` is what the state file holds."""
+
+    api: LocalApiServer
+    sandbox: WordPressSandbox | None
+    state: dict[str, Any]
+    _mock: Any = field(repr=False)
+
+    def stop(self) -> None:
+        """Stop the servers and the AWS mock."""
+        self.api.stop()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+        self._mock.stop()
+
+
+def start_dev_stack(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    wpcom_origin: str | None = None,
+    wpcom_port: int = 0,
+    state_file: Path | None = None,
+) -> DevStack:
+    """Start moto, provision the table and keys, bootstrap a dev project and serve everything."""
+    from moto import mock_aws
+
+    for name, value in LOCAL_AWS_ENV.items():
+        os.environ[name] = value
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    os.environ.pop("AWS_PROFILE", None)
+    mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+    mock.start()
+    try:
+        return _start_servers(mock, host, port, wpcom_origin, wpcom_port, state_file)
+    except BaseException:
+        mock.stop()
+        raise
+
+
+def _start_servers(
+    mock: Any, host: str, port: int, wpcom_origin: str | None, wpcom_port: int, state_file: Path | None
+) -> DevStack:
+    # Imported here so that nothing reads settings before the environment is in place.
+    from app import app
+    from chalicelib.services.projects import create_project
+    from chalicelib.services.signing_keys import register_signing_key
+    from chalicelib.wiring import get_services, reset_services
+    from tether import provision
+    from tether.tokens import generate_rsa_private_key_pem, public_key_pem
+
+    api = LocalApiServer(app, host, port)
+    sandbox: WordPressSandbox | None = None
+    if wpcom_origin is None:
+        sandbox = WordPressSandbox(host, wpcom_port)
+        wpcom_origin = sandbox.origin
+    os.environ["TETHER_PUBLIC_URL"] = api.url
+    os.environ["TETHER_WPCOM_ORIGIN"] = wpcom_origin
+    os.environ.setdefault("TETHER_STAGE", "local")
+    reset_services()
+
+    provision.ensure_deployment()
+    state: dict[str, Any] = {"apiUrl": api.url, "wpcomOrigin": wpcom_origin}
+    if sandbox is not None:
+        client = sandbox.state.register_client("Tether development keys", api.url + "/oauth/callback")
+        provision.store_dev_keys(client.client_id, client.client_secret)
+        state["devClientId"] = client.client_id
+        state["devClientSecret"] = client.client_secret
+    services = get_services()
+    created = create_project(services.projects, "Development project")
+    private_pem = generate_rsa_private_key_pem()
+    key = register_signing_key(services.projects, created.project.id, public_key_pem(private_pem))
+    state.update(
+        {
+            "projectId": created.project.id,
+            "projectSecretKey": created.secret_key,
+            "signingKeyId": key.kid,
+            "signingPrivateKeyPem": private_pem,
+        }
+    )
+    if sandbox is not None:
+        sandbox.start()
+    api.start()
+    if state_file is not None:
+        write_state_file(state_file, state)
+    return DevStack(api, sandbox, state, mock)
+
+
+def write_state_file(path: Path, state: dict[str, Any]) -> None:
+    """Write the state JSON readable by its owner only (it holds keys)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(state, handle, indent=2)
+    os.replace(tmp, path)
