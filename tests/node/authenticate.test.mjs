@@ -1,0 +1,190 @@
+// Runs the real @useparagon/connect SDK under Node.js against a running Tether stack.
+//
+// Environment: TETHER_API_URL (base URL), TETHER_PROJECT_ID, TETHER_USER_TOKEN (a user token
+// whose `sub` is "node-sdk-user", e.g. from `tether token --user node-sdk-user`).
+// Started by tests/test_devstack.py; run by hand with `node --test tests/node/`.
+
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { before, describe, test } from "node:test";
+
+const API_URL = process.env.TETHER_API_URL;
+const PROJECT_ID = process.env.TETHER_PROJECT_ID;
+const USER_TOKEN = process.env.TETHER_USER_TOKEN;
+const EXPECTED_USER_ID = "node-sdk-user";
+
+// --- A minimal browser shim, installed before the SDK is loaded ---------------------------
+
+function makeElement(tagName) {
+  return {
+    tagName: String(tagName).toUpperCase(),
+    style: {},
+    attributes: {},
+    children: [],
+    setAttribute(name, value) {
+      this.attributes[name] = String(value);
+    },
+    getAttribute(name) {
+      return this.attributes[name] ?? null;
+    },
+    appendChild(child) {
+      this.children.push(child);
+      return child;
+    },
+    removeChild(child) {
+      this.children = this.children.filter((c) => c !== child);
+      return child;
+    },
+    remove() {},
+    addEventListener() {},
+    removeEventListener() {},
+    getBoundingClientRect() {
+      return { top: 0, left: 0, width: 0, height: 0 };
+    },
+    contentWindow: null,
+  };
+}
+
+function makeLocalStorage() {
+  const items = new Map();
+  return {
+    getItem: (key) => (items.has(key) ? items.get(key) : null),
+    setItem: (key, value) => void items.set(key, String(value)),
+    removeItem: (key) => void items.delete(key),
+    clear: () => items.clear(),
+    key: (index) => [...items.keys()][index] ?? null,
+    get length() {
+      return items.size;
+    },
+  };
+}
+
+const openedPopups = [];
+
+const documentShim = {
+  readyState: "complete",
+  body: makeElement("body"),
+  head: makeElement("head"),
+  createElement: makeElement,
+  querySelector: () => null,
+  querySelectorAll: () => [],
+  getElementById: () => null,
+  addEventListener() {},
+  removeEventListener() {},
+};
+
+const windowShim = {
+  document: documentShim,
+  localStorage: makeLocalStorage(),
+  location: { origin: "http://localhost:3000", href: "http://localhost:3000/" },
+  innerWidth: 1280,
+  innerHeight: 800,
+  addEventListener() {},
+  removeEventListener() {},
+  postMessage() {},
+  open(url) {
+    // A popup whose navigation is recorded (a test may follow it over HTTP like a browser).
+    let href = url;
+    const popup = {
+      closed: false,
+      opener: null,
+      history: [url],
+      location: {
+        get href() {
+          return href;
+        },
+        set href(value) {
+          href = value;
+          popup.history.push(value);
+        },
+      },
+      close() {
+        popup.closed = true;
+      },
+      postMessage() {},
+    };
+    openedPopups.push(popup);
+    return popup;
+  },
+};
+
+globalThis.window = windowShim;
+globalThis.document = documentShim;
+
+// The SDK's response cache schedules 5 s expiry timers; keep them from holding the process open.
+const realSetTimeout = globalThis.setTimeout;
+globalThis.setTimeout = function unrefSetTimeout(...args) {
+  const handle = realSetTimeout(...args);
+  if (handle && typeof handle.unref === "function") handle.unref();
+  return handle;
+};
+
+const require = createRequire(import.meta.url);
+const { paragon } = require("@useparagon/connect");
+
+// -------------------------------------------------------------------------------------------
+
+function decodeJwtPayload(token) {
+  const payload = token.split(".")[1];
+  return JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
+}
+
+function withForgedSignature(token) {
+  const [header, payload, signature] = token.split(".");
+  // Flip bits in the middle of the signature: still base64url, still the right length.
+  const bytes = Buffer.from(signature, "base64url");
+  bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+  bytes[0] ^= 0x01;
+  return [header, payload, bytes.toString("base64url")].join(".");
+}
+
+function configure() {
+  const base = API_URL.replace(/\/+$/, "");
+  paragon.configureGlobal(
+    { host: base },
+    {
+      ZEUS_PUBLIC_URL: base,
+      HERMES_PUBLIC_URL: base,
+      WORKER_PROXY_PUBLIC_URL: base,
+      PASSPORT_PUBLIC_URL: base,
+      CONNECT_PUBLIC_URL: `${base}/connect`,
+    },
+  );
+  paragon.setHeadless(true);
+}
+
+describe("@useparagon/connect against Tether", () => {
+  before(() => {
+    assert.ok(API_URL, "TETHER_API_URL is not set");
+    assert.ok(PROJECT_ID, "TETHER_PROJECT_ID is not set");
+    assert.ok(USER_TOKEN, "TETHER_USER_TOKEN is not set");
+    assert.ok(!API_URL.includes("proxy"), "the SDK treats URLs containing 'proxy' as proxy calls");
+  });
+
+  test("authenticate() resolves and getUser() reflects the user and integrations", async () => {
+    configure();
+    assert.equal(decodeJwtPayload(USER_TOKEN).sub, EXPECTED_USER_ID);
+
+    await paragon.authenticate(PROJECT_ID, USER_TOKEN);
+
+    const user = paragon.getUser();
+    assert.equal(user.authenticated, true);
+    assert.equal(user.userId, EXPECTED_USER_ID);
+    assert.equal("token" in user, false, "getUser() must not expose the token");
+    assert.ok(user.integrations && typeof user.integrations === "object", "integrations missing");
+    assert.ok(user.integrations.wordpress, `no wordpress entry: ${JSON.stringify(user.integrations)}`);
+    assert.equal(user.integrations.wordpress.enabled, false);
+    assert.deepEqual(user.integrations.wordpress.allCredentials, []);
+    assert.deepEqual(user.meta, {});
+  });
+
+  test("authenticate() rejects a token with a forged signature", async () => {
+    configure();
+    const forged = withForgedSignature(USER_TOKEN);
+    assert.notEqual(forged, USER_TOKEN);
+
+    await assert.rejects(paragon.authenticate(PROJECT_ID, forged), /Failed to authenticate user with Paragon/);
+
+    assert.equal(paragon.getUser().authenticated, false);
+  });
+});

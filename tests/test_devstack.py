@@ -1,0 +1,181 @@
+"""Black-box tests of `tether dev`: the state file, the SDK routes over real HTTP, CORS, safe logs,
+and the real `@useparagon/connect` SDK (under Node.js) authenticating against the stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.devstack import RunningDevStack
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NODE_DIR = REPO_ROOT / "tests" / "node"
+STATE_KEYS = (
+    "apiUrl",
+    "projectId",
+    "projectSecretKey",
+    "signingKeyId",
+    "signingPrivateKeyPem",
+    "wpcomOrigin",
+    "devClientId",
+    "devClientSecret",
+)
+SDK_REQUEST_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "X-Paragon-SDK-Version",
+    "X-Paragon-Credential",
+    "X-Paragon-Configuration-Id",
+)
+NODE_USER = "node-sdk-user"
+HTTP_TIMEOUT = 10
+
+
+class StackUnderTest(RunningDevStack):
+    """Remembers every token it issued, so the log check covers all of them."""
+
+    def __init__(self, tmp_dir: Path) -> None:
+        super().__init__(tmp_dir)
+        self.issued_tokens: list[str] = []
+
+    def token(self, user: str, ttl: int = 3600) -> str:
+        issued = super().token(user, ttl)
+        self.issued_tokens.append(issued)
+        return issued
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackUnderTest]:
+    with StackUnderTest(tmp_path_factory.mktemp("devstack")) as running:
+        yield running
+
+
+def sdk_url(stack: RunningDevStack, path: str = "/sdk/me") -> str:
+    return f"{stack.api_url}/projects/{stack.project_id}{path}"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_state_file_has_every_key_and_is_private(stack: StackUnderTest) -> None:
+    on_disk = json.loads(stack.state_file.read_text())
+    missing = [key for key in STATE_KEYS if not on_disk.get(key)]
+    assert not missing, f"state file lacks {missing}"
+    assert on_disk["apiUrl"].startswith("http://127.0.0.1:")
+    assert "proxy" not in on_disk["apiUrl"]
+    assert "BEGIN" in on_disk["signingPrivateKeyPem"]
+    mode = stat.S_IMODE(stack.state_file.stat().st_mode)
+    assert mode == 0o600, oct(mode)
+
+
+def test_sdk_me_for_a_new_user(stack: StackUnderTest) -> None:
+    response = requests.get(sdk_url(stack), headers=bearer(stack.token("alice")), timeout=HTTP_TIMEOUT)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    wordpress = body["integrations"]["wordpress"]
+    assert wordpress["enabled"] is False
+    assert wordpress["allCredentials"] == []
+    assert body["project"]["id"] == stack.project_id
+    assert "headless-cp" in body["project"]["accessibleFeatures"]
+    assert body["meta"] == {}
+
+
+def test_cors_preflight_allows_the_sdk_headers(stack: StackUnderTest) -> None:
+    response = requests.options(
+        sdk_url(stack),
+        headers={
+            "Origin": "http://localhost:3000",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization,content-type,x-paragon-sdk-version",
+        },
+        timeout=HTTP_TIMEOUT,
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers.get("Access-Control-Allow-Origin"), dict(response.headers)
+    allowed = {name.strip().lower() for name in response.headers.get("Access-Control-Allow-Headers", "").split(",")}
+    missing = [name for name in SDK_REQUEST_HEADERS if name.lower() not in allowed]
+    assert not missing, f"preflight does not allow {missing}; allowed: {sorted(allowed)}"
+
+
+def test_missing_token_is_a_json_401(stack: StackUnderTest) -> None:
+    response = requests.get(sdk_url(stack), timeout=HTTP_TIMEOUT)
+    assert response.status_code == 401
+    body = response.json()
+    assert body["message"]
+    assert body["code"]
+
+
+def test_unknown_route_is_a_json_404_without_the_token(stack: StackUnderTest) -> None:
+    token = stack.token("bob")
+    response = requests.get(f"{stack.api_url}/no/such/route", headers=bearer(token), timeout=HTTP_TIMEOUT)
+    assert response.status_code == 404
+    body = response.json()
+    assert body["message"]
+    assert body["code"]
+    assert token not in response.text
+    assert token.rsplit(".", 1)[-1] not in response.text
+
+
+def test_real_sdk_authenticates_under_node(stack: StackUnderTest) -> None:
+    node = shutil.which("node")
+    if node is None or not (NODE_DIR / "node_modules" / "@useparagon" / "connect").is_dir():
+        pytest.skip("Node.js or tests/node/node_modules (npm ci in tests/node) is missing")
+    env = {
+        **os.environ,
+        "TETHER_API_URL": stack.api_url,
+        "TETHER_PROJECT_ID": stack.project_id,
+        "TETHER_USER_TOKEN": stack.token(NODE_USER),
+    }
+    result = subprocess.run(
+        [node, "--test", "tests/node/"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"node --test failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+
+
+def test_logs_hold_no_tokens_or_keys(stack: StackUnderTest) -> None:
+    # Kept last in this module: the log check then covers every request the tests above made.
+    token = stack.token("carol")
+    response = requests.get(sdk_url(stack), params={"userToken": token}, headers=bearer(token), timeout=HTTP_TIMEOUT)
+    assert response.status_code == 200, response.text
+    response = requests.get(sdk_url(stack), params={"userToken": token}, timeout=HTTP_TIMEOUT)
+    assert response.status_code == 401
+
+    # The access log line is written by the server's threads; give it a moment to land.
+    access_line = re.compile(r"^.*\bGET \S*/sdk/me\b.*\b200\b.*$", re.MULTILINE)
+    deadline = time.monotonic() + 5
+    logs = stack.logs()
+    while not access_line.search(logs) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        logs = stack.logs()
+    assert access_line.search(logs), f"no access log line for /sdk/me in:\n{logs}"
+
+    assert "userToken" not in logs
+    for issued in stack.issued_tokens:
+        assert issued not in logs
+        assert issued.rsplit(".", 1)[-1] not in logs  # the signature alone
+    state = stack.state
+    assert state["projectSecretKey"] not in logs
+    assert state["devClientSecret"] not in logs
+    pem_lines = [line.strip() for line in state["signingPrivateKeyPem"].splitlines() if "-----" not in line]
+    # Every body line, except a very short tail line that could match log text by coincidence.
+    pem_body = [line for line in pem_lines if len(line) >= 16]
+    assert len(pem_body) >= 10
+    leaked = [line for line in pem_body if line in logs]
+    assert not leaked, f"{len(leaked)} line(s) of the signing key are in the logs"
