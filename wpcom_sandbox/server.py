@@ -1,71 +1,95 @@
-"""An in-memory emulator of WordPress.com for the local stack and tests.
+"""The sandbox's HTTP server: reads requests, records them, applies injected faults and routes
+`/oauth2/*` to `oauth` and `/rest/*` to the REST route table; anything else is a WordPress-shaped 404.
 
-This first slice serves the registry of OAuth clients (the deployment's development client
-among them) and WordPress.com-shaped errors; OAuth and REST endpoints build on it.
+The request log holds method, path and status only: never query strings, headers, codes or tokens.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import secrets
 import threading
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from wpcom_sandbox.messages import Request, Response, json_response
+from wpcom_sandbox.oauth import OAUTH_ROUTES
+from wpcom_sandbox.rest import RestRouter, not_found_body
+from wpcom_sandbox.routes import default_router
+from wpcom_sandbox.state import OAuthClient, SandboxState
+
+__all__ = ["OAuthClient", "SandboxHTTPServer", "SandboxState", "WordPressSandbox", "dispatch"]
+
 log = logging.getLogger("wpcom_sandbox")
 
-
-@dataclass(frozen=True)
-class OAuthClient:
-    """An app registered with the sandbox."""
-
-    client_id: str
-    client_secret: str = field(repr=False)
-    redirect_uri: str
-    name: str
+MAX_BODY_BYTES = 20 * 1024 * 1024
 
 
-@dataclass
-class SandboxState:
-    """Everything the sandbox knows; lives in memory only."""
-
-    clients: dict[str, OAuthClient] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def register_client(self, name: str, redirect_uri: str) -> OAuthClient:
-        """Register an app, WordPress.com style (numeric id, long random secret)."""
-        client = OAuthClient(
-            client_id=str(10000 + secrets.randbelow(90000)),
-            client_secret=secrets.token_urlsafe(48),
-            redirect_uri=redirect_uri,
-            name=name,
-        )
-        with self.lock:
-            self.clients[client.client_id] = client
-        return client
+def dispatch(state: SandboxState, request: Request, origin: str, router: RestRouter) -> Response:
+    """Route a request to the OAuth server or the REST API."""
+    path = request.path.rstrip("/") if request.path != "/" else request.path
+    oauth_handler = OAUTH_ROUTES.get(path)
+    if oauth_handler is not None:
+        return oauth_handler(state, request)
+    if request.path.startswith("/rest/"):
+        return router.dispatch(state, request, origin)
+    return json_response(404, not_found_body())
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: SandboxHTTPServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
 
-    def _json(self, status: int, body: Any) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
+    def _send(self, response: Response) -> None:
+        self.send_response(response.status)
+        if response.content_type is not None:
+            self.send_header("Content-Type", response.content_type)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(payload)
+        self.wfile.write(response.body)
 
-    def _not_found(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        self._json(404, {"error": "unknown_endpoint", "message": "Endpoint not found"})
+    def _read_body(self) -> bytes | Response:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True
+            return json_response(411, {"error": "invalid_request", "message": "Content-Length required"})
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY_BYTES:
+            self.close_connection = True
+            return json_response(413 if length > 0 else 400, {"error": "invalid_request", "message": "Bad body"})
+        return self.rfile.read(length) if length else b""
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _not_found
+    def _serve(self) -> None:
+        state = self.server.state
+        body = self._read_body()
+        request = Request.build(
+            self.command, self.path, dict(self.headers.items()), body if isinstance(body, bytes) else b""
+        )
+        state.record(request.method, request.path, request.query, dict(self.headers.items()))
+        try:
+            if isinstance(body, Response):
+                response = body
+            elif (fault := state.take_fault(request.path)) is not None:
+                if fault.delay > 0:
+                    self.server.stopping.wait(fault.delay)
+                response = Response(fault.status, fault.body, fault.content_type)
+            else:
+                response = dispatch(state, request, self.server.origin, self.server.router)
+        except Exception as exc:  # noqa: BLE001 - a sandbox bug must answer 500, not kill the connection
+            log.error("sandbox handler failed: %s", type(exc).__name__)
+            response = json_response(500, {"error": "internal_error", "message": "Sandbox error"})
+        try:
+            self._send(response)
+        except OSError:
+            self.close_connection = True  # the client went away (e.g. it timed out on a delayed fault)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         log.info("%s %s %s", self.command, self.path.split("?", 1)[0], code)
@@ -75,13 +99,17 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):
-    """The HTTP server holding the sandbox state."""
+    """The HTTP server holding the sandbox state and REST route table."""
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], state: SandboxState) -> None:
+    def __init__(self, address: tuple[str, int], state: SandboxState, router: RestRouter | None = None) -> None:
         super().__init__(address, _Handler)
         self.state = state
+        self.router = router or default_router()
+        self.stopping = threading.Event()
+        host, port = str(self.server_address[0]), int(self.server_address[1])
+        self.origin = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 class WordPressSandbox:
@@ -92,7 +120,10 @@ class WordPressSandbox:
         self._server = SandboxHTTPServer((host, port), self.state)
         self.host = host
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, name="wpcom-sandbox", daemon=True)
+        self._server.origin = self.origin
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="wpcom-sandbox", daemon=True
+        )
 
     @property
     def origin(self) -> str:
@@ -104,6 +135,8 @@ class WordPressSandbox:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
+        """Stop serving and close the socket (pending fault delays end early)."""
+        self._server.stopping.set()
+        if self._thread.is_alive():
+            self._server.shutdown()
         self._server.server_close()
