@@ -22,6 +22,8 @@ class Settings:
     config_cache_seconds: float
     secret_cache_seconds: float
     max_body_bytes: int
+    dev_keys_max_users: int
+    provider_timeout_seconds: float
 
     @property
     def data_keys_secret_id(self) -> str:
@@ -32,6 +34,11 @@ class Settings:
     def dev_keys_secret_id(self) -> str:
         """Name of the Secrets Manager secret holding the deployment's development OAuth keys."""
         return f"{self.secret_prefix}/dev-keys"
+
+    @property
+    def oauth_redirect_uri(self) -> str:
+        """The one fixed OAuth redirect URI of this deployment (register it with the provider)."""
+        return f"{self.public_url}/oauth/callback"
 
     def client_secret_id(self, project_id: str, integration_type: str) -> str:
         """Name of the Secrets Manager secret holding one project's OAuth client secret."""
@@ -67,6 +74,8 @@ def get_settings() -> Settings:
         config_cache_seconds=_float("TETHER_CONFIG_CACHE_SECONDS", 30.0),
         secret_cache_seconds=_float("TETHER_SECRET_CACHE_SECONDS", 300.0),
         max_body_bytes=_int("TETHER_MAX_BODY_BYTES", 256 * 1024),
+        dev_keys_max_users=_int("TETHER_DEV_KEYS_MAX_USERS", 5),
+        provider_timeout_seconds=_float("TETHER_PROVIDER_TIMEOUT_SECONDS", 10.0),
     )
 
 

@@ -6,7 +6,14 @@ import threading
 from functools import cached_property
 
 from chalicelib.adapters import aws
+from chalicelib.adapters.connections import (
+    ConnectSessionRepository,
+    CredentialRepository,
+    DevKeyUsage,
+    OAuthStateRepository,
+)
 from chalicelib.adapters.encryption import Encryptor
+from chalicelib.adapters.http_client import reset_http_session
 from chalicelib.adapters.repositories import ProjectRepository, SealedItems, UserRepository
 from chalicelib.adapters.secrets import SecretStore
 from chalicelib.config import Settings, get_settings, reset_settings
@@ -27,6 +34,22 @@ class Services:
     @cached_property
     def users(self) -> UserRepository:
         return UserRepository(aws.dynamodb_table(self.settings.table_name))
+
+    @cached_property
+    def credentials(self) -> CredentialRepository:
+        return CredentialRepository(aws.dynamodb_table(self.settings.table_name), self.encryptor)
+
+    @cached_property
+    def sessions(self) -> ConnectSessionRepository:
+        return ConnectSessionRepository(aws.dynamodb_table(self.settings.table_name))
+
+    @cached_property
+    def oauth_states(self) -> OAuthStateRepository:
+        return OAuthStateRepository(aws.dynamodb_table(self.settings.table_name))
+
+    @cached_property
+    def dev_key_usage(self) -> DevKeyUsage:
+        return DevKeyUsage(aws.dynamodb_table(self.settings.table_name))
 
     @cached_property
     def sealed_items(self) -> SealedItems:
@@ -66,3 +89,4 @@ def reset_services() -> None:
         _services = None
     reset_settings()
     aws.reset_clients()
+    reset_http_session()

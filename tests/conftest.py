@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from moto import mock_aws
 
 from tether.tokens import generate_rsa_private_key_pem, public_key_pem, sign_user_token
 
+CHALICE_TEST_PROJECT = Path(__file__).parent / "chalice_project"
 TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -149,7 +151,9 @@ def api(aws_env: None, secret_watch: SecretWatch) -> Iterator[Api]:
     """The app behind chalice's test client, on moto."""
     from app import app
 
-    with Client(app) as client:
+    # The test client would export the deploy config's environment variables into every
+    # request; a config of its own keeps the tests' settings in force.
+    with Client(app, project_dir=str(CHALICE_TEST_PROJECT)) as client:
         yield Api(client, secret_watch)
 
 
@@ -206,3 +210,36 @@ def pytest_configure(config: pytest.Config) -> None:
     # Tests never talk to a real AWS account, whatever the developer's shell holds.
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
         os.environ.pop(name, None)
+    # The same logging policy as the deployed app, from the first AWS call on.
+    from chalicelib.logging_setup import configure_logging
+
+    configure_logging()
+
+
+@pytest.fixture
+def sandbox(aws_env: None, monkeypatch: pytest.MonkeyPatch, secret_watch: SecretWatch) -> Iterator[Any]:
+    """A running WordPress.com sandbox, configured as the deployment's provider with dev keys.
+
+    At teardown every token and code it issued, and the dev client secret, are checked against
+    the test's logs and responses.
+    """
+    from chalicelib.wiring import reset_services
+    from tether import provision
+    from wpcom_sandbox.server import WordPressSandbox
+
+    server = WordPressSandbox()
+    server.start()
+    monkeypatch.setenv("TETHER_WPCOM_ORIGIN", server.origin)
+    monkeypatch.setenv("TETHER_PROVIDER_TIMEOUT_SECONDS", "1.5")
+    reset_services()
+    client = server.state.register_client("Tether dev keys", TEST_ENV["TETHER_PUBLIC_URL"] + "/oauth/callback")
+    provision.store_dev_keys(client.client_id, client.client_secret)
+    secret_watch.add(client.client_secret)
+    try:
+        yield server
+    finally:
+        for issued in server.state.issued_tokens():
+            secret_watch.add(issued.token)
+            if issued.code:
+                secret_watch.add(issued.code)
+        server.stop()

@@ -38,7 +38,12 @@ def test_valid_token_returns_me_shape(api: Api, project: ProjectHandle) -> None:
     assert response.status == 200
     body = response.json
     assert body["id"] == "alice"
-    assert body["integrations"]["wordpress"] == {"enabled": False, "allCredentials": [], "usesDevelopmentKeys": True}
+    assert body["integrations"]["wordpress"] == {
+        "enabled": False,
+        "allCredentials": [],
+        "allConfigurations": [],
+        "usesDevelopmentKeys": True,
+    }
     assert body["meta"] == {}
     assert body["resources"] == []
     assert body["project"]["id"] == project.id

@@ -17,6 +17,9 @@ DEFAULT_STATE_FILE = Path(".tether/dev-state.json")
 @click.group()
 def cli() -> None:
     """Tether: self-hosted embedded integrations on AWS."""
+    from chalicelib.logging_setup import configure_logging
+
+    configure_logging()
 
 
 @cli.command()
@@ -34,10 +37,8 @@ def cli() -> None:
 def dev(host: str, port: int, wpcom_origin: str | None, wpcom_port: int | None, state_file: str) -> None:
     """Run the local stack (moto, WordPress.com sandbox, API) until interrupted. Data is in memory."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    from chalicelib.logging_setup import configure_logging
     from tether.devstack import start_dev_stack
 
-    configure_logging()
     if wpcom_port is None:
         wpcom_port = port + 1 if port else 0
     stack = start_dev_stack(host, port, wpcom_origin, wpcom_port, Path(state_file))

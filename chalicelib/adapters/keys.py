@@ -7,8 +7,14 @@ Layout (one table, `PK`/`SK`, general index `GSI1PK`/`GSI1SK`, TTL attribute `ex
 | project              | PROJECT#<pid>             | META               | PROJECTS                 | <createdAt>#<pid> |
 | signing key          | PROJECT#<pid>             | SIGNINGKEY#<kid>   |                          |                   |
 | integration settings | PROJECT#<pid>             | INTEGRATION#<type> |                          |                   |
+| dev-key users        | PROJECT#<pid>             | DEVKEYUSERS        |                          |                   |
 | end user             | PROJECT#<pid>#USER#<uid>  | PROFILE            | PROJECT#<pid>#USERS      | <createdAt>#<uid> |
-| credential           | PROJECT#<pid>#USER#<uid>  | CREDENTIAL#<cid>   | PROJECT#<pid>#CREDENTIAL | <cid>             |
+| credential           | PROJECT#<pid>#USER#<uid>  | CREDENTIAL#<cid>   |                          |                   |
+| connect session      | PROJECT#<pid>#USER#<uid>  | SESSION#<sid>      |                          |                   |
+| OAuth state          | PROJECT#<pid>#OAUTH#<h>   | STATE              |                          |                   |
+
+`<h>` is the SHA-256 of the `state` value: the table never holds a usable state.
+Sessions and OAuth states carry `expiresAt` (TTL); readers also check it, as TTL deletion lags.
 
 Everything a request needs to authorise against a project sits in the `PROJECT#<pid>`
 partition (one Query); everything about one end user sits in their own partition.
@@ -32,6 +38,9 @@ SIGNING_KEY_PREFIX = "SIGNINGKEY#"
 INTEGRATION_PREFIX = "INTEGRATION#"
 USER_PROFILE = "PROFILE"
 CREDENTIAL_PREFIX = "CREDENTIAL#"
+SESSION_PREFIX = "SESSION#"
+DEV_KEY_USERS = "DEVKEYUSERS"
+OAUTH_STATE = "STATE"
 ALL_PROJECTS = "PROJECTS"
 
 
@@ -92,9 +101,19 @@ def credential(project_id: str, user_id: str, credential_id: str) -> Key:
     return Key(user_partition(project_id, user_id), CREDENTIAL_PREFIX + credential_id)
 
 
-def credentials_index_partition(project_id: str) -> str:
-    """GSI1 partition that finds a project's credential by id alone."""
-    return f"PROJECT#{project_id}#CREDENTIAL"
+def connect_session(project_id: str, user_id: str, session_id: str) -> Key:
+    """Key of one connect session (only its own end user can address it)."""
+    return Key(user_partition(project_id, user_id), SESSION_PREFIX + session_id)
+
+
+def oauth_state(project_id: str, state_hash: str) -> Key:
+    """Key of a pending OAuth state, by the SHA-256 of the state value."""
+    return Key(f"PROJECT#{project_id}#OAUTH#{state_hash}", OAUTH_STATE)
+
+
+def dev_key_users(project_id: str) -> Key:
+    """Key of the set of end users connected through the deployment's development keys."""
+    return Key(project_partition(project_id), DEV_KEY_USERS)
 
 
 def projects_index_sort(created_at: str, project_id: str) -> str:

@@ -173,6 +173,14 @@ class UserRepository:
         except ClientError as exc:
             raise storage_error(exc) from None
 
+    def find(self, project_id: str, user_id: str) -> EndUser | None:
+        """The end user, or None if they were never seen."""
+        try:
+            item = self._table.get_item(Key=keys.user(project_id, user_id).as_item()).get("Item")
+        except ClientError as exc:
+            raise storage_error(exc) from None
+        return None if item is None else _end_user(project_id, item)
+
     def update_meta(self, project_id: str, user_id: str, meta: dict[str, Any], now: str) -> EndUser:
         """Replace the end user's metadata; the user must exist."""
         try:

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.api.http import ACCEPT_ANY_BODY, json_body, json_errors, json_response, project_id_param
+from chalicelib.api.auth import admin_project
+from chalicelib.api.http import ACCEPT_ANY_BODY, json_body, json_errors, json_response
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.models import ProjectConfig
 from chalicelib.domain.providers import get_provider
 from chalicelib.services import integrations, signing_keys
-from chalicelib.services.projects import authenticate_admin
 from chalicelib.wiring import get_services
 
 admin = Blueprint(__name__)
 
 
 def _authorise(project_id: str) -> ProjectConfig:
-    project_id = project_id_param(project_id)
-    return authenticate_admin(
-        get_services().project_configs, project_id, admin.current_request.headers.get("authorization")
-    )
+    return admin_project(admin.current_request, project_id)
 
 
 @admin.route("/projects/{project_id}", methods=["GET"])

@@ -103,3 +103,11 @@ def project_id_param(project_id: str) -> str:
     if canonical != project_id:
         raise NotFound("No such project.", code="project_not_found")
     return canonical
+
+
+def query_params(request: Request) -> dict[str, str]:
+    """The query string as a plain dict (last value wins; chalice gives None for no query)."""
+    params = request.query_params
+    if params is None:
+        return {}
+    return {str(key): str(params[key]) for key in params}

@@ -4,33 +4,24 @@ from __future__ import annotations
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.api.http import ACCEPT_ANY_BODY, SDK_CORS, json_body, json_errors, json_response, project_id_param
-from chalicelib.domain.models import ProjectConfig
+from chalicelib.api.auth import sdk_user
+from chalicelib.api.http import ACCEPT_ANY_BODY, SDK_CORS, json_body, json_errors, json_response
 from chalicelib.services import end_users
 from chalicelib.services.integrations import sdk_integrations
-from chalicelib.services.user_tokens import VerifiedUser
 from chalicelib.wiring import get_services
 
 sdk = Blueprint(__name__)
-
-
-def _authenticate(project_id: str) -> tuple[ProjectConfig, VerifiedUser]:
-    services = get_services()
-    return end_users.authenticate_user(
-        services.project_configs,
-        project_id_param(project_id),
-        sdk.current_request.headers.get("authorization"),
-        services.settings.jwt_leeway_seconds,
-    )
 
 
 @sdk.route("/projects/{project_id}/sdk/me", methods=["GET"], cors=SDK_CORS)
 @json_errors
 def get_me(project_id: str) -> Response:
     """The end user, their integrations' connection state and the project's features."""
-    config, verified = _authenticate(project_id)
-    user = end_users.record_user(get_services().users, verified)
-    return json_response(end_users.me_view(config, user))
+    services = get_services()
+    config, verified = sdk_user(sdk.current_request, project_id)
+    user = end_users.record_user(services.users, verified)
+    credentials = services.credentials.list_for_user(config.project.id, user.user_id)
+    return json_response(end_users.me_view(config, user, credentials))
 
 
 @sdk.route("/projects/{project_id}/sdk/me", methods=["PATCH"], cors=SDK_CORS, content_types=ACCEPT_ANY_BODY)
@@ -38,16 +29,17 @@ def get_me(project_id: str) -> Response:
 def patch_me(project_id: str) -> Response:
     """Replace the end user's metadata (`{"meta": {...}}`)."""
     services = get_services()
-    config, verified = _authenticate(project_id)
+    config, verified = sdk_user(sdk.current_request, project_id)
     body = json_body(sdk.current_request, services.settings.max_body_bytes)
     user = end_users.update_meta(services.users, verified, body)
-    return json_response(end_users.me_view(config, user))
+    credentials = services.credentials.list_for_user(config.project.id, user.user_id)
+    return json_response(end_users.me_view(config, user, credentials))
 
 
 @sdk.route("/projects/{project_id}/sdk/integrations", methods=["GET"], cors=SDK_CORS)
 @json_errors
 def list_integrations(project_id: str) -> Response:
     """The project's integrations, in the shape the SDK needs to install them."""
-    config, verified = _authenticate(project_id)
+    config, verified = sdk_user(sdk.current_request, project_id)
     end_users.record_user(get_services().users, verified)
     return json_response(sdk_integrations(config))

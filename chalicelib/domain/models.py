@@ -64,3 +64,57 @@ class EndUser:
     meta: dict[str, Any]
     created_at: str
     last_seen_at: str
+
+
+CREDENTIAL_VALID = "VALID"
+CREDENTIAL_INVALID = "INVALID"
+
+
+@dataclass(frozen=True)
+class Credential:
+    """An end user's connected provider account. The token itself is never part of this record."""
+
+    project_id: str
+    user_id: str
+    id: str
+    integration_type: str
+    status: str
+    provider_account_id: str
+    provider_data: dict[str, Any]
+    scopes: tuple[str, ...]
+    uses_dev_keys: bool
+    created_at: str
+    updated_at: str
+
+
+SESSION_PENDING = "PENDING"
+SESSION_COMPLETE = "COMPLETE"
+SESSION_FAILED = "ERROR"
+
+
+@dataclass(frozen=True)
+class ConnectSession:
+    """One `installIntegration` attempt, polled by the SDK under its `oauthMetaKeyId`."""
+
+    project_id: str
+    user_id: str
+    id: str
+    integration_type: str
+    status: str
+    credential_id: str | None
+    error_code: str | None
+    error_message: str | None
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class OAuthState:
+    """What an OAuth `state` value stands for, kept server-side until the callback consumes it."""
+
+    project_id: str
+    user_id: str
+    session_id: str
+    integration_type: str
+    allow_multiple: bool
+    code_verifier: str | None = field(repr=False)
+    expires_at: int

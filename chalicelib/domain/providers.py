@@ -12,17 +12,20 @@ from chalicelib.domain.errors import NotFound
 
 @dataclass(frozen=True)
 class Provider:
-    """Static facts about one integration type."""
+    """Static facts about one integration type. Paths are relative to the configured origin."""
 
     type: str
     name: str
     brand_color: str
     default_scopes: tuple[str, ...]
-    scope_separators: tuple[str, ...]
+    scope_separator: str
     authorize_path: str
     token_path: str
     token_info_path: str | None
-    api_path: str
+    account_path: str
+    account_id_field: str
+    account_data_fields: tuple[str, ...]
+    token_data_fields: tuple[str, ...]
     supports_pkce: bool
     issues_refresh_tokens: bool
 
@@ -34,9 +37,19 @@ class Provider:
         """The code/refresh token endpoint at the given provider origin."""
         return origin.rstrip("/") + self.token_path
 
-    def api_base_url(self, origin: str) -> str:
-        """The API origin plus base path every proxied call stays under."""
-        return origin.rstrip("/") + self.api_path
+    def account_url(self, origin: str) -> str:
+        """The endpoint that names the account a token belongs to."""
+        return origin.rstrip("/") + self.account_path
+
+    def token_info_url(self, origin: str) -> str | None:
+        """The token introspection endpoint, if the provider has one."""
+        return None if self.token_info_path is None else origin.rstrip("/") + self.token_info_path
+
+    def split_scopes(self, raw: str | None) -> tuple[str, ...]:
+        """Granted scopes from a token response; providers use spaces or commas."""
+        if not raw:
+            return ()
+        return tuple(part for part in raw.replace(",", " ").split() if part)
 
 
 WORDPRESS = Provider(
@@ -44,11 +57,14 @@ WORDPRESS = Provider(
     name="WordPress",
     brand_color="#21759B",
     default_scopes=(),
-    scope_separators=(" ", ","),
+    scope_separator=" ",
     authorize_path="/oauth2/authorize",
     token_path="/oauth2/token",  # noqa: S106 - a URL path, not a password
     token_info_path="/oauth2/token-info",  # noqa: S106 - a URL path
-    api_path="/",
+    account_path="/rest/v1.1/me",
+    account_id_field="ID",
+    account_data_fields=("username", "display_name", "primary_blog", "primary_blog_url"),
+    token_data_fields=("blog_id", "blog_url"),
     supports_pkce=False,
     issues_refresh_tokens=False,
 )
@@ -60,5 +76,5 @@ def get_provider(integration_type: str) -> Provider:
     """Look up a provider by integration type, or raise NotFound."""
     provider = CATALOGUE.get(integration_type)
     if provider is None:
-        raise NotFound(f"Unknown integration type '{integration_type}'.", code="unknown_integration")
+        raise NotFound(f"Unknown integration type '{integration_type[:64]}'.", code="unknown_integration")
     return provider

@@ -8,9 +8,8 @@ from typing import Any
 from chalicelib.adapters.repositories import UserRepository
 from chalicelib.domain.clock import utc_now_iso
 from chalicelib.domain.errors import BadRequest, Unauthorized
-from chalicelib.domain.models import EndUser, ProjectConfig
-from chalicelib.domain.providers import CATALOGUE
-from chalicelib.services.integrations import effective_settings
+from chalicelib.domain.models import Credential, EndUser, ProjectConfig
+from chalicelib.services.credentials import integrations_state
 from chalicelib.services.project_config import ProjectConfigCache
 from chalicelib.services.projects import parse_bearer
 from chalicelib.services.user_tokens import VerifiedUser, verify_user_token
@@ -39,19 +38,11 @@ def record_user(users: UserRepository, verified: VerifiedUser) -> EndUser:
     return users.get_or_create(verified.project_id, verified.user_id, utc_now_iso())
 
 
-def me_view(config: ProjectConfig, user: EndUser) -> dict[str, Any]:
+def me_view(config: ProjectConfig, user: EndUser, credentials: list[Credential]) -> dict[str, Any]:
     """The `GET /sdk/me` body, in the shape the Paragon SDK expects."""
-    integrations: dict[str, Any] = {}
-    for provider in CATALOGUE.values():
-        settings = effective_settings(config, provider)
-        integrations[provider.type] = {
-            "enabled": False,
-            "allCredentials": [],
-            "usesDevelopmentKeys": settings.uses_dev_keys,
-        }
     return {
         "id": user.user_id,
-        "integrations": integrations,
+        "integrations": integrations_state(config, credentials),
         "meta": user.meta,
         "resources": [],
         "project": {

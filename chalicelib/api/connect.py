@@ -1,0 +1,193 @@
+"""Connect-flow routes: build-oauth, the popup's first page, the OAuth callback, session polling,
+credentials and uninstall."""
+
+from __future__ import annotations
+
+import time
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import urlsplit
+
+from chalice.app import Blueprint, Response
+
+from chalicelib.api.auth import sdk_user
+from chalicelib.api.http import SDK_CORS, json_errors, json_response, query_params
+from chalicelib.api.pages import error_page, oauth_nonce_page, result_page
+from chalicelib.domain.errors import TetherError
+from chalicelib.domain.providers import get_provider
+from chalicelib.services import connect as connect_service
+from chalicelib.services import credentials as credential_service
+from chalicelib.services.connect import ConnectPorts
+from chalicelib.wiring import Services, get_services
+
+connect = Blueprint(__name__)
+
+BINDING_COOKIE = "tether_connect"
+
+
+def _ports(services: Services) -> ConnectPorts:
+    return ConnectPorts(
+        settings=services.settings,
+        secrets=services.secrets,
+        credentials=services.credentials,
+        sessions=services.sessions,
+        states=services.oauth_states,
+        dev_keys=services.dev_key_usage,
+        users=services.users,
+    )
+
+
+def _build_oauth(project_id: str) -> Response:
+    services = get_services()
+    request = connect.current_request
+    config, user = sdk_user(request, project_id, allow_query_token=True)
+    query = query_params(request)
+    integration_type = query.get("action") or ""
+    redirect_url = connect_service.start_connect(
+        _ports(services),
+        config,
+        user,
+        integration_type,
+        query.get("oauthMetaKeyId") or "",
+        credential_service.parse_bool_option(query.get("installOptions"), "allowMultipleCredentials"),
+    )
+    return json_response({"redirectUrl": redirect_url})
+
+
+@connect.route("/v2/projects/{project_id}/sdk/actions/build-oauth", methods=["GET"], cors=SDK_CORS)
+@json_errors
+def build_oauth_v2(project_id: str) -> Response:
+    """Open a connect session; answer the provider's consent URL for the popup."""
+    return _build_oauth(project_id)
+
+
+@connect.route("/projects/{project_id}/sdk/actions/build-oauth", methods=["GET"], cors=SDK_CORS)
+@json_errors
+def build_oauth(project_id: str) -> Response:
+    """Same as the /v2 route (older SDKs)."""
+    return _build_oauth(project_id)
+
+
+def _binding_cookie(value: str, max_age: int) -> str:
+    public = urlsplit(get_services().settings.public_url)
+    path = public.path.rstrip("/") + "/oauth/callback"
+    secure = "; Secure" if public.scheme == "https" else ""
+    return f"{BINDING_COOKIE}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+
+
+@connect.route("/projects/{project_id}/sdk/actions/oauth-nonce", methods=["GET"])
+def oauth_nonce(project_id: str) -> Response:
+    """The popup's first page. It binds the popup to the end user (cookie) and tells the opener
+    it loaded; the SDK then sends the popup to the consent URL."""
+    request = connect.current_request
+    try:
+        _config, user = sdk_user(request, project_id, allow_query_token=True)
+    except TetherError as error:
+        return error_page("Cannot connect", error.message, error.status)
+    binding = connect_service.browser_binding(user.project_id, user.user_id)
+    cookie = _binding_cookie(binding, connect_service.SESSION_TTL_SECONDS)
+    return oauth_nonce_page(query_params(request).get("originForPostMessage"), cookie)
+
+
+@connect.route("/oauth/callback", methods=["GET"])
+def oauth_callback() -> Response:
+    """Where the provider sends the popup back: finish the connection and say how it went."""
+    services = get_services()
+    request = connect.current_request
+    query = query_params(request)
+    try:
+        outcome = connect_service.complete_oauth(
+            _ports(services), services.project_configs, query, _read_cookie(request.headers.get("cookie"))
+        )
+    except TetherError as error:
+        return result_page(False, "Connection failed", error.message, error.status)
+    return result_page(outcome.ok, outcome.title, outcome.detail, outcome.status)
+
+
+def _read_cookie(header: str | None) -> str | None:
+    if not header:
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header)
+    except CookieError:
+        return None
+    morsel = jar.get(BINDING_COOKIE)
+    return morsel.value if morsel is not None else None
+
+
+@connect.route("/projects/{project_id}/sdk/actions/session-id/{session_id}", methods=["GET"], cors=SDK_CORS)
+@json_errors
+def get_session(project_id: str, session_id: str) -> Response:
+    """Poll a connect session; `connectCredentialId` appears once it finished."""
+    services = get_services()
+    _config, user = sdk_user(connect.current_request, project_id)
+    session = services.sessions.get(user.project_id, user.user_id, session_id, int(time.time()))
+    return json_response(connect_service.session_view(session))
+
+
+@connect.route("/projects/{project_id}/sdk/actions/session-id/{session_id}", methods=["DELETE"], cors=SDK_CORS)
+@json_errors
+def delete_session(project_id: str, session_id: str) -> Response:
+    """Forget a connect session (the SDK does this when it stops polling)."""
+    _config, user = sdk_user(connect.current_request, project_id)
+    get_services().sessions.delete(user.project_id, user.user_id, session_id)
+    return json_response({"deleted": True})
+
+
+@connect.route("/projects/{project_id}/sdk/credentials", methods=["GET"], cors=SDK_CORS)
+@json_errors
+def list_credentials(project_id: str) -> Response:
+    """The end user's credentials (optionally `?integration=wordpress`); never their tokens."""
+    services = get_services()
+    config, user = sdk_user(connect.current_request, project_id)
+    wanted = query_params(connect.current_request).get("integration")
+    credentials = services.credentials.list_for_user(user.project_id, user.user_id)
+    views = [credential_service.credential_view(config, c) for c in credentials if wanted in (None, c.integration_type)]
+    return json_response(views)
+
+
+@connect.route("/projects/{project_id}/sdk/credentials/{credential_id}", methods=["GET"], cors=SDK_CORS)
+@json_errors
+def get_credential(project_id: str, credential_id: str) -> Response:
+    """One of the end user's credentials (or the error of a failed connect session)."""
+    services = get_services()
+    config, user = sdk_user(connect.current_request, project_id)
+    if credential_id.startswith(connect_service.FAILED_CREDENTIAL_PREFIX):
+        raise connect_service.failed_session_error(services.sessions, user, credential_id)
+    credential = services.credentials.get(user.project_id, user.user_id, credential_id)
+    return json_response(credential_service.credential_view(config, credential))
+
+
+@connect.route("/projects/{project_id}/sdk/credentials/{credential_id}/check", methods=["POST"], cors=SDK_CORS)
+@json_errors
+def check_credential(project_id: str, credential_id: str) -> Response:
+    """Ask the provider whether the credential's token still works; answers the updated credential."""
+    services = get_services()
+    config, user = sdk_user(connect.current_request, project_id)
+    credential = services.credentials.get(user.project_id, user.user_id, credential_id)
+    provider = get_provider(credential.integration_type)
+    client = connect_service.resolve_client(_ports(services), config, provider)
+    settings = services.settings
+    checked = credential_service.check_credential(
+        services.credentials, credential, settings.wpcom_origin, client.client_id, settings.provider_timeout_seconds
+    )
+    return json_response(credential_service.credential_view(config, checked))
+
+
+@connect.route("/projects/{project_id}/sdk/integrations/{integration_id}", methods=["DELETE"], cors=SDK_CORS)
+@json_errors
+def uninstall_integration(project_id: str, integration_id: str) -> Response:
+    """The SDK's `uninstallIntegration`: delete the credential named by `X-Paragon-Credential`
+    (or all of the user's credentials of that integration) with their encrypted tokens."""
+    services = get_services()
+    request = connect.current_request
+    config, user = sdk_user(request, project_id)
+    deleted = credential_service.uninstall(
+        services.credentials,
+        services.dev_key_usage,
+        config,
+        user.user_id,
+        integration_id,
+        request.headers.get("x-paragon-credential") or None,
+    )
+    return json_response({"deletedCredentialIds": deleted})

@@ -1,0 +1,88 @@
+"""The small HTML pages of the connect popup. Every dynamic value is escaped."""
+
+from __future__ import annotations
+
+import html
+import json
+import secrets
+from urllib.parse import urlsplit
+
+from chalice.app import Response
+
+BASE_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+
+
+def _page(
+    title: str, body_html: str, script: str, status: int, extra_headers: dict[str, str] | None = None
+) -> Response:
+    nonce = secrets.token_urlsafe(16)
+    headers: dict[str, str | list[str]] = {
+        **BASE_HEADERS,
+        "Content-Security-Policy": (
+            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        ),
+        **(extra_headers or {}),
+    }
+    document = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1e1e1e}"
+        "h1{font-size:1.4rem}.ok{color:#00753a}.error{color:#b32d2e}</style></head><body>"
+        f'{body_html}<script nonce="{nonce}">{script}</script></body></html>'
+    )
+    return Response(body=document, status_code=status, headers=headers)
+
+
+def _js_string(value: str) -> str:
+    """A JavaScript string literal safe to embed inside a <script> element."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def safe_origin(value: str | None) -> str | None:
+    """`scheme://host[:port]` if `value` is an http(s) origin, else None."""
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        return None
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def oauth_nonce_page(origin_for_post_message: str | None, set_cookie: str) -> Response:
+    """The popup's first page: tells the opener it loaded, then the SDK sends it to the provider."""
+    target = safe_origin(origin_for_post_message) or "*"
+    script = (
+        "(function(){try{if(window.opener){window.opener.postMessage({type:'oauth-nonce-loaded'},"
+        + _js_string(target)
+        + ");}}catch(e){}})();"
+    )
+    body = "<h1>Connecting…</h1><p>Taking you to sign in. This window closes when you are done.</p>"
+    return _page("Connecting…", body, script, 200, {"Set-Cookie": set_cookie})
+
+
+def error_page(title: str, detail: str, status: int) -> Response:
+    """A plain error page for the popup (no script beyond closing nothing)."""
+    body = f'<h1 class="error">{html.escape(title)}</h1><p id="detail">{html.escape(detail)}</p>'
+    return _page(title, body, "", status)
+
+
+def result_page(ok: bool, title: str, detail: str, status: int) -> Response:
+    """The OAuth callback's result: what happened; it closes itself (sooner on success)."""
+    css = "ok" if ok else "error"
+    body = (
+        f'<h1 class="{css}" id="result" data-ok="{"true" if ok else "false"}">{html.escape(title)}</h1>'
+        f'<p id="detail">{html.escape(detail)}</p><p><small>This window closes by itself.</small></p>'
+    )
+    delay = 1500 if ok else 10000
+    script = f"setTimeout(function(){{window.close();}},{delay});"
+    return _page(title, body, script, status)

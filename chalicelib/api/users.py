@@ -1,0 +1,56 @@
+"""Admin routes over a project's connected users (project secret key)."""
+
+from __future__ import annotations
+
+from chalice.app import Blueprint, Response
+
+from chalicelib.api.auth import admin_project
+from chalicelib.api.http import json_errors, json_response, query_params
+from chalicelib.domain.errors import BadRequest, NotFound
+from chalicelib.domain.models import EndUser
+from chalicelib.services.credentials import admin_credential_view, delete_credential
+from chalicelib.wiring import get_services
+
+users = Blueprint(__name__)
+
+MAX_PAGE = 100
+
+
+def _user_view(user: EndUser) -> dict[str, object]:
+    return {"id": user.user_id, "meta": user.meta, "createdAt": user.created_at, "lastSeenAt": user.last_seen_at}
+
+
+@users.route("/projects/{project_id}/users", methods=["GET"])
+@json_errors
+def list_users(project_id: str) -> Response:
+    """End users, newest first: `?limit=` (1-100, default 25) and `?cursor=` from `nextCursor`."""
+    config = admin_project(users.current_request, project_id)
+    query = query_params(users.current_request)
+    raw_limit = query.get("limit", "25")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
+        raise BadRequest(f"limit must be a whole number from 1 to {MAX_PAGE}.", code="invalid_limit")
+    page, cursor = get_services().users.list_users(config.project.id, int(raw_limit), query.get("cursor"))
+    return json_response({"users": [_user_view(u) for u in page], "nextCursor": cursor})
+
+
+@users.route("/projects/{project_id}/users/{user_id}", methods=["GET"])
+@json_errors
+def get_user(project_id: str, user_id: str) -> Response:
+    """One end user with their credentials (status, account, blog, scopes, dates; no tokens)."""
+    services = get_services()
+    config = admin_project(users.current_request, project_id)
+    user = services.users.find(config.project.id, user_id)
+    if user is None:
+        raise NotFound("No such user in this project.", code="user_not_found")
+    credentials = services.credentials.list_for_user(config.project.id, user_id)
+    return json_response({**_user_view(user), "credentials": [admin_credential_view(c) for c in credentials]})
+
+
+@users.route("/projects/{project_id}/users/{user_id}/credentials/{credential_id}", methods=["DELETE"])
+@json_errors
+def delete_user_credential(project_id: str, user_id: str, credential_id: str) -> Response:
+    """Delete one of a user's credentials and its encrypted token."""
+    services = get_services()
+    config = admin_project(users.current_request, project_id)
+    delete_credential(services.credentials, services.dev_key_usage, config.project.id, user_id, credential_id)
+    return Response(body="", status_code=204)

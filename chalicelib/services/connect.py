@@ -1,0 +1,335 @@
+"""Use cases of the headless connect flow: build-oauth, the OAuth callback and connect sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+from chalicelib.adapters.connections import (
+    ConnectSessionRepository,
+    CredentialRepository,
+    DevKeyUsage,
+    OAuthStateRepository,
+)
+from chalicelib.adapters.oauth_client import (
+    ClientCredentials,
+    TokenSet,
+    authorize_url,
+    exchange_code,
+    fetch_account,
+    new_pkce_pair,
+)
+from chalicelib.adapters.repositories import UserRepository
+from chalicelib.adapters.secrets import SecretStore
+from chalicelib.config import Settings
+from chalicelib.domain.clock import utc_now_iso
+from chalicelib.domain.errors import BadRequest, Conflict, Forbidden, NotFound, TetherError
+from chalicelib.domain.models import (
+    CREDENTIAL_VALID,
+    SESSION_COMPLETE,
+    SESSION_FAILED,
+    SESSION_PENDING,
+    ConnectSession,
+    Credential,
+    OAuthState,
+    ProjectConfig,
+)
+from chalicelib.domain.providers import Provider, get_provider
+from chalicelib.services.credentials import delete_credential
+from chalicelib.services.integrations import effective_settings
+from chalicelib.services.project_config import ProjectConfigCache
+from chalicelib.services.user_tokens import VerifiedUser
+
+STATE_TTL_SECONDS = 600
+SESSION_TTL_SECONDS = 900
+SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{6,128}$")
+FAILED_CREDENTIAL_PREFIX = "failed-"
+MAX_CODE_CHARS = 2048
+
+
+class ConnectFailed(TetherError):
+    """A connect attempt ended in an error; reported where the SDK looks for its credential."""
+
+    status = 422
+    code = "connect_failed"
+
+
+@dataclass(frozen=True)
+class ConnectPorts:
+    """Everything the connect use cases touch."""
+
+    settings: Settings
+    secrets: SecretStore
+    credentials: CredentialRepository
+    sessions: ConnectSessionRepository
+    states: OAuthStateRepository
+    dev_keys: DevKeyUsage
+    users: UserRepository
+
+
+def browser_binding(project_id: str, user_id: str) -> str:
+    """The value of the cookie that ties a connect popup to the end user who opened it."""
+    return hashlib.sha256(f"{project_id}\n{user_id}".encode()).hexdigest()[:32]
+
+
+def _hash_state(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def resolve_client(ports: ConnectPorts, config: ProjectConfig, provider: Provider) -> ClientCredentials:
+    """The project's own OAuth client, or the deployment's development keys when it left them blank."""
+    settings = effective_settings(config, provider)
+    if not settings.uses_dev_keys and settings.client_id is not None:
+        secret = ports.secrets.get(ports.settings.client_secret_id(config.project.id, provider.type))
+        if secret:
+            return ClientCredentials(settings.client_id, secret, uses_dev_keys=False)
+        raise Conflict(
+            f"The project's {provider.name} client secret is missing; store it again.", code="client_secret_missing"
+        )
+    raw = ports.secrets.get(ports.settings.dev_keys_secret_id)
+    try:
+        dev = json.loads(raw)[provider.type] if raw else None
+        client = ClientCredentials(str(dev["clientId"]), str(dev["clientSecret"]), uses_dev_keys=True) if dev else None
+    except (ValueError, KeyError, TypeError):
+        client = None
+    if client is None:
+        raise Conflict(
+            f"No {provider.name} OAuth client is configured: set the project's clientId and clientSecret.",
+            code="integration_not_configured",
+        )
+    return client
+
+
+def start_connect(
+    ports: ConnectPorts,
+    config: ProjectConfig,
+    user: VerifiedUser,
+    integration_type: str,
+    session_id: str,
+    allow_multiple: bool,
+) -> str:
+    """`build-oauth`: open a connect session and return the provider's consent URL."""
+    provider = get_provider(integration_type)
+    settings = effective_settings(config, provider)
+    if not settings.active:
+        raise Forbidden(f"{provider.name} is not active in this project.", code="integration_inactive")
+    if not SESSION_ID_PATTERN.match(session_id):
+        raise BadRequest("oauthMetaKeyId must be 6-128 letters, digits, '-' or '_'.", code="invalid_session_id")
+    client = resolve_client(ports, config, provider)
+    cap = ports.settings.dev_keys_max_users
+    if client.uses_dev_keys and not ports.dev_keys.would_admit(config.project.id, user.user_id, cap):
+        raise Forbidden(_dev_cap_message(cap), code="dev_keys_user_cap")
+    ports.users.get_or_create(config.project.id, user.user_id, utc_now_iso())
+    now = int(time.time())
+    state = f"{config.project.id}.{secrets.token_urlsafe(32)}"
+    verifier, challenge = new_pkce_pair() if provider.supports_pkce else (None, None)
+    ports.sessions.put(
+        ConnectSession(
+            project_id=config.project.id,
+            user_id=user.user_id,
+            id=session_id,
+            integration_type=provider.type,
+            status=SESSION_PENDING,
+            credential_id=None,
+            error_code=None,
+            error_message=None,
+            expires_at=now + SESSION_TTL_SECONDS,
+        )
+    )
+    ports.states.put(
+        _hash_state(state),
+        OAuthState(
+            project_id=config.project.id,
+            user_id=user.user_id,
+            session_id=session_id,
+            integration_type=provider.type,
+            allow_multiple=allow_multiple,
+            code_verifier=verifier,
+            expires_at=now + STATE_TTL_SECONDS,
+        ),
+    )
+    return authorize_url(
+        provider,
+        ports.settings.wpcom_origin,
+        client.client_id,
+        ports.settings.oauth_redirect_uri,
+        settings.scopes,
+        state,
+        challenge,
+    )
+
+
+def _dev_cap_message(cap: int) -> str:
+    return (
+        f"This project uses Tether's development keys, which allow {cap} connected users. "
+        "Configure your own client id and secret to connect more."
+    )
+
+
+@dataclass(frozen=True)
+class CallbackOutcome:
+    """What the callback page tells the person in the popup."""
+
+    status: int
+    ok: bool
+    title: str
+    detail: str
+    credential_id: str | None = None
+
+
+def _refused(title: str, detail: str, status: int = 400) -> CallbackOutcome:
+    return CallbackOutcome(status=status, ok=False, title=title, detail=detail)
+
+
+def complete_oauth(
+    ports: ConnectPorts, configs: ProjectConfigCache, query: dict[str, str], binding_cookie: str | None
+) -> CallbackOutcome:
+    """The OAuth callback: consume the state once, exchange the code, store the credential.
+
+    Every failure after the state is identified is also written to the connect session, so
+    the SDK's polling ends with the same message.
+    """
+    raw_state = query.get("state") or ""
+    project_id, _, _ = raw_state.partition(".")
+    if not _is_uuid(project_id) or len(raw_state) > 200:
+        return _refused("Connection failed", "The sign-in response is missing a valid state.")
+    state = ports.states.consume(project_id, _hash_state(raw_state))
+    if state is None:
+        return _refused("Connection failed", "This sign-in response was already used or is not known.")
+
+    def fail(error: TetherError) -> CallbackOutcome:
+        ports.sessions.fail(state.project_id, state.user_id, state.session_id, error.code, error.message)
+        return _refused("Connection failed", error.message, status=error.status)
+
+    if state.expires_at <= int(time.time()):
+        return fail(BadRequest("The connection attempt expired; please start again.", code="state_expired"))
+    if binding_cookie is None or not secrets.compare_digest(
+        binding_cookie, browser_binding(state.project_id, state.user_id)
+    ):
+        return fail(Forbidden("This sign-in was started by someone else.", code="state_not_yours"))
+    provider = get_provider(state.integration_type)
+    if query.get("error"):
+        error = str(query["error"])[:64]
+        description = str(query.get("error_description") or "")[:300]
+        message = f"{provider.name} did not grant access ({error})" + (f": {description}" if description else ".")
+        code = "oauth_access_denied" if error == "access_denied" else "oauth_error"
+        return fail(BadRequest(message, code=code))
+    code = query.get("code") or ""
+    if not code or len(code) > MAX_CODE_CHARS:
+        return fail(BadRequest(f"{provider.name} sent no authorization code.", code="missing_code"))
+    config = configs.get(state.project_id)
+    if config is None:
+        return fail(NotFound("The project no longer exists.", code="project_not_found"))
+    try:
+        client = resolve_client(ports, config, provider)
+        tokens = exchange_code(
+            provider,
+            ports.settings.wpcom_origin,
+            client,
+            code,
+            ports.settings.oauth_redirect_uri,
+            state.code_verifier,
+            ports.settings.provider_timeout_seconds,
+        )
+        account = fetch_account(
+            provider, ports.settings.wpcom_origin, tokens.access_token, ports.settings.provider_timeout_seconds
+        )
+        credential = store_credential(ports, state, provider, client, tokens, account)
+    except TetherError as error:
+        return fail(error)
+    ports.sessions.complete(state.project_id, state.user_id, state.session_id, credential.id)
+    return CallbackOutcome(
+        status=200,
+        ok=True,
+        title="Connected",
+        detail=f"Your {provider.name} account is connected. You can close this window.",
+        credential_id=credential.id,
+    )
+
+
+def store_credential(
+    ports: ConnectPorts,
+    state: OAuthState,
+    provider: Provider,
+    client: ClientCredentials,
+    tokens: TokenSet,
+    account: dict[str, Any],
+) -> Credential:
+    """Create the credential, or update the user's existing one for the same provider account.
+
+    Without `allowMultipleCredentials`, a different account replaces the user's earlier ones.
+    """
+    account_id = str(account[provider.account_id_field])
+    existing = [
+        c
+        for c in ports.credentials.list_for_user(state.project_id, state.user_id)
+        if c.integration_type == provider.type
+    ]
+    if client.uses_dev_keys:
+        ports.dev_keys.admit(state.project_id, state.user_id, ports.settings.dev_keys_max_users)
+    now = utc_now_iso()
+    provider_data = {name: account.get(name) for name in provider.account_data_fields if name in account}
+    provider_data.update({name: value for name, value in tokens.extra.items()})
+    same = next((c for c in existing if c.provider_account_id == account_id), None)
+    scopes = provider.split_scopes(tokens.scope)
+    if same is not None:
+        credential = replace(
+            same,
+            status=CREDENTIAL_VALID,
+            provider_data=provider_data,
+            scopes=scopes,
+            uses_dev_keys=client.uses_dev_keys,
+            updated_at=now,
+        )
+    else:
+        credential = Credential(
+            project_id=state.project_id,
+            user_id=state.user_id,
+            id=str(uuid.uuid4()),
+            integration_type=provider.type,
+            status=CREDENTIAL_VALID,
+            provider_account_id=account_id,
+            provider_data=provider_data,
+            scopes=scopes,
+            uses_dev_keys=client.uses_dev_keys,
+            created_at=now,
+            updated_at=now,
+        )
+    ports.credentials.save(credential, tokens.secret_part())
+    if same is None and not state.allow_multiple:
+        for old in existing:
+            delete_credential(ports.credentials, ports.dev_keys, state.project_id, state.user_id, old.id)
+    return credential
+
+
+def session_view(session: ConnectSession) -> dict[str, Any]:
+    """What `GET .../session-id/{id}` answers. A failed session names a pseudo credential id whose
+    lookup answers the error, which is how the SDK's poller learns of it and stops."""
+    body: dict[str, Any] = {"id": session.id, "status": session.status}
+    if session.status == SESSION_COMPLETE and session.credential_id:
+        body["connectCredentialId"] = session.credential_id
+    elif session.status == SESSION_FAILED:
+        body["connectCredentialId"] = FAILED_CREDENTIAL_PREFIX + session.id
+        body["error"] = {"code": session.error_code, "message": session.error_message}
+    return body
+
+
+def failed_session_error(sessions: ConnectSessionRepository, user: VerifiedUser, pseudo_id: str) -> TetherError:
+    """The error to answer for a failed session's pseudo credential id."""
+    session = sessions.get(user.project_id, user.user_id, pseudo_id[len(FAILED_CREDENTIAL_PREFIX) :], int(time.time()))
+    if session.status != SESSION_FAILED:
+        return NotFound("No such credential.", code="credential_not_found")
+    return ConnectFailed(session.error_message or "The connection failed.", code=session.error_code or None)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False

@@ -1,0 +1,170 @@
+"""Use cases on stored credentials: the SDK's and the admin API's views, removal, health."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from chalicelib.adapters.connections import CredentialRepository, DevKeyUsage
+from chalicelib.adapters.oauth_client import token_is_active
+from chalicelib.domain.clock import utc_now_iso
+from chalicelib.domain.errors import BadRequest, NotFound
+from chalicelib.domain.models import CREDENTIAL_INVALID, CREDENTIAL_VALID, Credential, ProjectConfig
+from chalicelib.domain.providers import CATALOGUE, Provider, get_provider
+from chalicelib.services.integrations import effective_settings
+
+_CONFIGURATION_NAMESPACE = uuid.UUID("0b6f3f1e-8f0e-4d7c-9f43-9c1b1f8f2a51")
+
+
+def configuration_id(credential_id: str) -> str:
+    """The id of a credential's (single, default) configuration."""
+    return str(uuid.uuid5(_CONFIGURATION_NAMESPACE, credential_id))
+
+
+def default_credential(credentials: list[Credential]) -> Credential | None:
+    """The credential used when the caller names none: the oldest VALID one, else the oldest."""
+    valid = [c for c in credentials if c.status == CREDENTIAL_VALID]
+    if valid:
+        return valid[0]
+    return credentials[0] if credentials else None
+
+
+def credential_view(config: ProjectConfig, credential: Credential) -> dict[str, Any]:
+    """A credential in the SDK's shape. Tokens are never part of it."""
+    provider = get_provider(credential.integration_type)
+    integration_id = effective_settings(config, provider).id
+    return {
+        "id": credential.id,
+        "projectId": credential.project_id,
+        "integrationId": integration_id,
+        "integrationType": credential.integration_type,
+        "status": credential.status,
+        "providerId": credential.provider_account_id,
+        "providerData": credential.provider_data,
+        "scopes": list(credential.scopes),
+        "usesDevelopmentKeys": credential.uses_dev_keys,
+        "dateCreated": credential.created_at,
+        "dateUpdated": credential.updated_at,
+        "configurations": [
+            {
+                "id": configuration_id(credential.id),
+                "connectCredentialId": credential.id,
+                "isDefault": True,
+                "workflowSettings": {},
+                "sharedSettings": {},
+                "configMeta": {},
+                "dateCreated": credential.created_at,
+            }
+        ],
+    }
+
+
+def integration_state(config: ProjectConfig, provider: Provider, credentials: list[Credential]) -> dict[str, Any]:
+    """One entry of `/sdk/me`'s `integrations` map."""
+    settings = effective_settings(config, provider)
+    mine = [c for c in credentials if c.integration_type == provider.type]
+    state: dict[str, Any] = {
+        "enabled": False,
+        "allCredentials": [credential_view(config, c) for c in mine],
+        "allConfigurations": [conf for c in mine for conf in credential_view(config, c)["configurations"]],
+        "usesDevelopmentKeys": settings.uses_dev_keys,
+    }
+    default = default_credential(mine)
+    if default is not None:
+        state.update(
+            {
+                "enabled": default.status == CREDENTIAL_VALID,
+                "credentialId": default.id,
+                "credentialStatus": default.status,
+                "providerId": default.provider_account_id,
+                "providerData": default.provider_data,
+            }
+        )
+    return state
+
+
+def integrations_state(config: ProjectConfig, credentials: list[Credential]) -> dict[str, Any]:
+    """The `integrations` map of `/sdk/me`: every catalogue integration, connected or not."""
+    return {provider.type: integration_state(config, provider, credentials) for provider in CATALOGUE.values()}
+
+
+def delete_credential(
+    credentials: CredentialRepository, dev_keys: DevKeyUsage, project_id: str, user_id: str, credential_id: str
+) -> Credential:
+    """Delete one credential (and its encrypted token); frees a dev-keys seat when it was the last."""
+    removed = credentials.delete(project_id, user_id, credential_id)
+    if removed.uses_dev_keys and not any(c.uses_dev_keys for c in credentials.list_for_user(project_id, user_id)):
+        dev_keys.release(project_id, user_id)
+    return removed
+
+
+def uninstall(
+    credentials: CredentialRepository,
+    dev_keys: DevKeyUsage,
+    config: ProjectConfig,
+    user_id: str,
+    integration_id: str,
+    credential_id: str | None,
+) -> list[str]:
+    """The SDK's `uninstallIntegration`: remove the named credential, or all of the integration's."""
+    provider = next((p for p in CATALOGUE.values() if effective_settings(config, p).id == integration_id), None)
+    if provider is None:
+        raise NotFound("No such integration in this project.", code="integration_not_found")
+    mine = [c for c in credentials.list_for_user(config.project.id, user_id) if c.integration_type == provider.type]
+    if credential_id is not None:
+        mine = [c for c in mine if c.id == credential_id]
+        if not mine:
+            raise NotFound("No such credential.", code="credential_not_found")
+    for credential in mine:
+        delete_credential(credentials, dev_keys, config.project.id, user_id, credential.id)
+    return [c.id for c in mine]
+
+
+def mark_invalid(credentials: CredentialRepository, credential: Credential) -> None:
+    """Record that the provider rejected the credential's token."""
+    credentials.set_status(credential, CREDENTIAL_INVALID, utc_now_iso())
+
+
+def check_credential(
+    credentials: CredentialRepository, credential: Credential, origin: str, client_id: str, timeout: float
+) -> Credential:
+    """Ask the provider whether the stored token still works; mark the credential accordingly.
+
+    An unreachable provider changes nothing (its answer is unknown, not negative).
+    """
+    provider = get_provider(credential.integration_type)
+    tokens = credentials.get_tokens(credential)
+    active = token_is_active(provider, origin, client_id, str(tokens.get("accessToken", "")), timeout)
+    if active is None:
+        return credential
+    status = CREDENTIAL_VALID if active else CREDENTIAL_INVALID
+    if status != credential.status:
+        credentials.set_status(credential, status, utc_now_iso())
+    return credentials.get(credential.project_id, credential.user_id, credential.id)
+
+
+def admin_credential_view(credential: Credential) -> dict[str, Any]:
+    """A credential for the admin API: status, account, blog, scopes, dates; never a token."""
+    return {
+        "id": credential.id,
+        "integrationType": credential.integration_type,
+        "status": credential.status,
+        "providerAccountId": credential.provider_account_id,
+        "providerData": credential.provider_data,
+        "scopes": list(credential.scopes),
+        "usesDevelopmentKeys": credential.uses_dev_keys,
+        "createdAt": credential.created_at,
+        "updatedAt": credential.updated_at,
+    }
+
+
+def parse_bool_option(raw_json: str | None, name: str) -> bool:
+    """Read one boolean out of a JSON-object query parameter (the SDK's `installOptions`)."""
+    if not raw_json:
+        return False
+    try:
+        data = json.loads(raw_json)
+    except ValueError:
+        raise BadRequest("installOptions is not valid JSON.", code="invalid_install_options") from None
+    return isinstance(data, dict) and data.get(name) is True

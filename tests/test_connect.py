@@ -1,0 +1,368 @@
+"""The headless connect flow against the WordPress.com sandbox: success, refusals, faults,
+reconnects, uninstall, dev-keys cap and credential health."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+import pytest
+
+from tests import connect_flow
+from tests.conftest import Api, ProjectHandle
+from tests.test_sdk_auth import assert_refused
+from wpcom_sandbox.server import WordPressSandbox
+
+
+def credentials_in_table() -> list[dict[str, Any]]:
+    items = boto3.resource("dynamodb").Table("tether-test").scan()["Items"]
+    return [item for item in items if str(item["SK"]).startswith("CREDENTIAL#")]
+
+
+def me(api: Api, project: ProjectHandle, user_id: str = "user-1") -> Any:
+    return api.call("GET", f"/projects/{project.id}/sdk/me", token=project.token(user_id)).json
+
+
+def session(api: Api, attempt: connect_flow.Attempt) -> Any:
+    path = f"/projects/{attempt.project.id}/sdk/actions/session-id/{attempt.session_id}"
+    return api.call("GET", path, token=attempt.token)
+
+
+def test_connect_stores_a_valid_encrypted_credential(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    attempt = connect_flow.start(api, project, sandbox, "alice")
+    assert session(api, attempt).json["status"] == "PENDING"
+    page = connect_flow.callback(api, attempt)
+    assert page.status == 200
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert b"Connected" in page.body
+
+    polled = session(api, attempt).json
+    credential_id = polled["connectCredentialId"]
+    credential = api.call("GET", f"/projects/{project.id}/sdk/credentials/{credential_id}", token=attempt.token).json
+    assert credential["status"] == "VALID"
+    [issued] = sandbox.state.issued_tokens()
+    assert credential["providerId"] == str(issued.user_id)
+    assert credential["providerData"]["blog_id"] == str(issued.blog_id)
+    assert credential["providerData"]["blog_url"].startswith("https://")
+    assert credential["configurations"][0]["connectCredentialId"] == credential_id
+    assert issued.token not in page.body.decode()
+
+    state = me(api, project, "alice")["integrations"]["wordpress"]
+    assert state["enabled"] is True
+    assert state["credentialStatus"] == "VALID"
+    assert state["credentialId"] == credential_id
+
+    # Stored encrypted: the raw item holds no plaintext token.
+    [item] = credentials_in_table()
+    assert issued.token not in repr(item)
+    assert item["sealed"]["kid"]
+
+    deleted = api.call(
+        "DELETE", f"/projects/{project.id}/sdk/actions/session-id/{attempt.session_id}", token=attempt.token
+    )
+    assert deleted.status == 200
+    assert session(api, attempt).status == 404
+
+
+def test_state_used_twice_stores_nothing_more(api: Api, project: ProjectHandle, sandbox: WordPressSandbox) -> None:
+    attempt = connect_flow.start(api, project, sandbox)
+    assert connect_flow.callback(api, attempt).status == 200
+    replay = connect_flow.callback(api, attempt)
+    assert replay.status == 400
+    assert b"already used" in replay.body
+    assert len(credentials_in_table()) == 1
+
+
+def test_another_users_state_is_refused(api: Api, project: ProjectHandle, sandbox: WordPressSandbox) -> None:
+    attempt = connect_flow.start(api, project, sandbox, "victim")
+    mallory_cookie = connect_flow.binding_cookie(api, project, project.token("mallory"))
+    page = connect_flow.callback(api, attempt, cookie=mallory_cookie)
+    assert page.status == 403
+    assert credentials_in_table() == []
+    assert session(api, attempt).json["status"] == "ERROR"
+
+
+def test_callback_without_the_popup_cookie_is_refused(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    attempt = connect_flow.start(api, project, sandbox)
+    assert connect_flow.callback(api, attempt, cookie=None).status == 403
+    assert credentials_in_table() == []
+
+
+def test_another_projects_state_is_refused(api: Api, make_project: Any, sandbox: WordPressSandbox) -> None:
+    project_a = make_project("A")
+    project_b = make_project("B")
+    attempt = connect_flow.start(api, project_a, sandbox)
+    # Re-addressing A's state to project B finds nothing.
+    forged = attempt.callback_path.replace(project_a.id, project_b.id)
+    assert forged != attempt.callback_path
+    page = connect_flow.callback(api, attempt, path=forged)
+    assert page.status == 400
+    assert credentials_in_table() == []
+    # B's user cannot read A's session either.
+    other = api.call(
+        "GET", f"/projects/{project_b.id}/sdk/actions/session-id/{attempt.session_id}", token=project_b.token()
+    )
+    assert_refused(other, status=404)
+
+
+def test_expired_state_is_refused(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.services import connect
+
+    attempt = connect_flow.start(api, project, sandbox)
+    later = time.time() + 601
+    monkeypatch.setattr(connect.time, "time", lambda: later)
+    page = connect_flow.callback(api, attempt)
+    assert page.status == 400
+    assert b"expired" in page.body
+    assert credentials_in_table() == []
+
+
+def test_denied_consent_ends_the_sdk_polling_with_the_error(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    attempt = connect_flow.start(api, project, sandbox, decision="deny")
+    assert attempt.callback_query()["error"] == "access_denied"
+    page = connect_flow.callback(api, attempt)
+    assert page.status == 400
+    assert b"did not grant access" in page.body
+    polled = session(api, attempt).json
+    assert polled["status"] == "ERROR"
+    assert polled["error"]["code"] == "oauth_access_denied"
+    # The SDK fetches the credential it was pointed at, and surfaces this error's message.
+    failed = api.call(
+        "GET", f"/projects/{project.id}/sdk/credentials/{polled['connectCredentialId']}", token=attempt.token
+    )
+    assert_refused(failed, status=422, code="oauth_access_denied")
+    assert credentials_in_table() == []
+
+
+def test_provider_error_text_is_escaped(api: Api, project: ProjectHandle, sandbox: WordPressSandbox) -> None:
+    attempt = connect_flow.start(api, project, sandbox, decision="deny")
+    query = attempt.callback_query()
+    path = (
+        f"/oauth/callback?state={query['state']}&error=access_denied"
+        "&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+    )
+    page = connect_flow.callback(api, attempt, path=path)
+    assert b"<script>alert(1)</script>" not in page.body
+    assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in page.body
+
+
+@pytest.mark.parametrize("code", [None, "garbage-code"])
+def test_missing_or_garbage_code(api: Api, project: ProjectHandle, sandbox: WordPressSandbox, code: str | None) -> None:
+    attempt = connect_flow.start(api, project, sandbox)
+    state = attempt.callback_query()["state"]
+    path = f"/oauth/callback?state={state}" + (f"&code={code}" if code else "")
+    page = connect_flow.callback(api, attempt, path=path)
+    assert page.status == 400
+    assert session(api, attempt).json["status"] == "ERROR"
+    assert credentials_in_table() == []
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "delay", "expected"),
+    [
+        (500, {"error": "server_error"}, "application/json", 0.0, b"failed (status 500)"),
+        (200, "<html><body>Limit reached</body></html>", "text/html", 0.0, b"not JSON"),
+        (200, {"access_token": "late"}, "application/json", 3.0, b"did not answer in time"),
+    ],
+)
+def test_token_endpoint_faults(
+    api: Api,
+    project: ProjectHandle,
+    sandbox: WordPressSandbox,
+    status: int,
+    body: Any,
+    content_type: str,
+    delay: float,
+    expected: bytes,
+) -> None:
+    attempt = connect_flow.start(api, project, sandbox)
+    sandbox.state.fail_next("/oauth2/token", status, body, content_type=content_type, delay=delay)
+    page = connect_flow.callback(api, attempt)
+    assert page.status == 502
+    assert expected in page.body
+    polled = session(api, attempt).json
+    assert polled["status"] == "ERROR"
+    assert credentials_in_table() == []
+
+
+def test_reconnecting_the_same_account_updates_the_credential(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    first = connect_flow.connect(api, project, sandbox, "alice", sandbox_user="alicebaker")
+    second = connect_flow.connect(api, project, sandbox, "alice", sandbox_user="alicebaker")
+    assert first == second
+    assert len(credentials_in_table()) == 1
+
+
+def test_a_second_account_replaces_the_first_unless_multiple_allowed(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    users = [u.username for u in sandbox.state.all_users()]
+    first = connect_flow.connect(api, project, sandbox, "alice", sandbox_user=users[0])
+    second = connect_flow.connect(api, project, sandbox, "alice", sandbox_user=users[1])
+    assert first != second
+    assert [i["credentialId"] for i in credentials_in_table()] == [second]
+    third = connect_flow.connect(
+        api,
+        project,
+        sandbox,
+        "alice",
+        sandbox_user=users[2],
+        install_options='{"allowMultipleCredentials": true}',
+    )
+    assert {i["credentialId"] for i in credentials_in_table()} == {second, third}
+    state = me(api, project, "alice")["integrations"]["wordpress"]
+    assert len(state["allCredentials"]) == 2
+
+
+def test_uninstall_deletes_the_credential_and_its_token(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    credential_id = connect_flow.connect(api, project, sandbox, "alice")
+    integration_id = api.call("GET", f"/projects/{project.id}/sdk/integrations", token=project.token("alice")).json[0][
+        "id"
+    ]
+    # Bob cannot uninstall Alice's credential.
+    bob = api.call(
+        "DELETE",
+        f"/projects/{project.id}/sdk/integrations/{integration_id}",
+        token=project.token("bob"),
+        headers={"X-Paragon-Credential": credential_id},
+    )
+    assert_refused(bob, status=404)
+    removed = api.call(
+        "DELETE",
+        f"/projects/{project.id}/sdk/integrations/{integration_id}",
+        token=project.token("alice"),
+        headers={"X-Paragon-Credential": credential_id},
+    )
+    assert removed.status == 200
+    assert removed.json["deletedCredentialIds"] == [credential_id]
+    assert credentials_in_table() == []
+    assert me(api, project, "alice")["integrations"]["wordpress"]["enabled"] is False
+
+
+def test_one_user_cannot_read_anothers_credential_or_session(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    attempt = connect_flow.start(api, project, sandbox, "alice")
+    connect_flow.callback(api, attempt)
+    credential_id = session(api, attempt).json["connectCredentialId"]
+    bob = project.token("bob")
+    path = f"/projects/{project.id}/sdk/actions/session-id/{attempt.session_id}"
+    assert_refused(api.call("GET", path, token=bob), status=404)
+    assert_refused(api.call("GET", f"/projects/{project.id}/sdk/credentials/{credential_id}", token=bob), status=404)
+    assert api.call("GET", f"/projects/{project.id}/sdk/credentials", token=bob).json == []
+
+
+def test_dev_keys_cap(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.wiring import reset_services
+
+    monkeypatch.setenv("TETHER_DEV_KEYS_MAX_USERS", "2")
+    reset_services()
+    connect_flow.connect(api, project, sandbox, "u1")
+    connect_flow.connect(api, project, sandbox, "u2")
+    connect_flow.connect(api, project, sandbox, "u1")  # an admitted user may reconnect
+    refused = connect_flow.build_oauth(api, project, project.token("u3"), "session-u3")
+    assert_refused(refused, status=403, code="dev_keys_user_cap")
+    assert "development keys" in refused.json["message"]
+    integrations = api.call("GET", f"/projects/{project.id}/sdk/integrations", token=project.token("u3")).json
+    assert integrations[0]["usesDevelopmentKeys"] is True
+    # Freeing a seat admits the next user.
+    u1 = api.call("GET", f"/projects/{project.id}/users/u1", headers=project.admin).json
+    api.call(
+        "DELETE", f"/projects/{project.id}/users/u1/credentials/{u1['credentials'][0]['id']}", headers=project.admin
+    )
+    assert connect_flow.build_oauth(api, project, project.token("u3"), "session-u3").status == 200
+
+
+def test_revoked_token_makes_the_credential_invalid_until_reconnect(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    credential_id = connect_flow.connect(api, project, sandbox, "alice", sandbox_user="alicebaker")
+    [issued] = sandbox.state.issued_tokens()
+    sandbox.state.revoke_token(issued.token)
+    checked = api.call(
+        "POST", f"/projects/{project.id}/sdk/credentials/{credential_id}/check", token=project.token("alice")
+    )
+    assert checked.json["status"] == "INVALID"
+    state = me(api, project, "alice")["integrations"]["wordpress"]
+    assert state["credentialStatus"] == "INVALID"
+    assert state["enabled"] is False
+    assert connect_flow.connect(api, project, sandbox, "alice", sandbox_user="alicebaker") == credential_id
+    assert me(api, project, "alice")["integrations"]["wordpress"]["credentialStatus"] == "VALID"
+
+
+def test_build_oauth_refusals(api: Api, project: ProjectHandle, sandbox: WordPressSandbox) -> None:
+    token = project.token("alice")
+    assert_refused(connect_flow.build_oauth(api, project, token, "bad id!"), status=400, code="invalid_session_id")
+    bad_options = connect_flow.build_oauth(api, project, token, "session-1", install_options="{not json")
+    assert_refused(bad_options, status=400, code="invalid_install_options")
+    unknown = api.call(
+        "GET", f"/v2/projects/{project.id}/sdk/actions/build-oauth?action=myspace&oauthMetaKeyId=abcdef", token=token
+    )
+    assert_refused(unknown, status=404, code="unknown_integration")
+    no_token = api.call("GET", f"/v2/projects/{project.id}/sdk/actions/build-oauth?action=wordpress")
+    assert_refused(no_token, status=401)
+
+
+def test_oauth_nonce_page(api: Api, project: ProjectHandle, sandbox: WordPressSandbox) -> None:
+    token = project.token("alice")
+    page = api.call(
+        "GET",
+        f"/projects/{project.id}/sdk/actions/oauth-nonce?action=wordpress&userToken={token}"
+        "&originForPostMessage=http%3A%2F%2Fapp.test%3A3000",
+    )
+    assert page.status == 200
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert b"oauth-nonce-loaded" in page.body
+    assert b'"http://app.test:3000"' in page.body
+    assert token.encode() not in page.body
+    refused = api.call("GET", f"/projects/{project.id}/sdk/actions/oauth-nonce?userToken=garbage")
+    assert refused.status == 401
+    assert "Set-Cookie" not in refused.headers
+
+
+def test_admin_users_api(api: Api, make_project: Any, sandbox: WordPressSandbox) -> None:
+    project = make_project("A")
+    other = make_project("B")
+    for user in ("u1", "u2", "u3"):
+        me(api, project, user)
+    credential_id = connect_flow.connect(api, project, sandbox, "u2")
+    first = api.call("GET", f"/projects/{project.id}/users?limit=2", headers=project.admin).json
+    assert [u["id"] for u in first["users"]] == ["u3", "u2"]
+    rest = api.call(
+        "GET", f"/projects/{project.id}/users?limit=2&cursor={first['nextCursor']}", headers=project.admin
+    ).json
+    assert [u["id"] for u in rest["users"]] == ["u1"]
+    assert rest["nextCursor"] is None
+
+    detail = api.call("GET", f"/projects/{project.id}/users/u2", headers=project.admin)
+    [credential] = detail.json["credentials"]
+    assert credential["id"] == credential_id
+    assert credential["status"] == "VALID"
+    assert credential["providerData"]["blog_id"]
+    assert "token" not in detail.body.decode().lower().replace("usesdevelopmentkeys", "")
+
+    assert_refused(api.call("GET", f"/projects/{project.id}/users", headers=other.admin), code="invalid_project_key")
+    assert_refused(api.call("GET", f"/projects/{project.id}/users/nobody", headers=project.admin), status=404)
+    assert_refused(api.call("GET", f"/projects/{project.id}/users?limit=0", headers=project.admin), status=400)
+    bad_cursor = api.call("GET", f"/projects/{project.id}/users?cursor=xyz", headers=project.admin)
+    assert_refused(bad_cursor, status=400, code="invalid_cursor")
+
+    removed = api.call("DELETE", f"/projects/{project.id}/users/u2/credentials/{credential_id}", headers=project.admin)
+    assert removed.status == 204
+    assert credentials_in_table() == []
+    again = api.call("DELETE", f"/projects/{project.id}/users/u2/credentials/{credential_id}", headers=project.admin)
+    assert_refused(again, status=404)
