@@ -2,9 +2,10 @@
 
 from chalice.app import Chalice
 
-from chalicelib.api.access_log import access_log
 from chalicelib.api.admin import admin
 from chalicelib.api.connect import connect
+from chalicelib.api.middleware import access_log, default_accept
+from chalicelib.api.proxy import proxy
 from chalicelib.api.sdk import sdk
 from chalicelib.api.users import users
 from chalicelib.logging_setup import configure_logging
@@ -12,6 +13,9 @@ from chalicelib.logging_setup import configure_logging
 # Logging is ours: records propagate to the root handler Lambda (or `tether dev`) installs.
 app = Chalice(app_name="tether", configure_logs=False)
 configure_logging()
+# Every response may be binary (proxied images, media): API Gateway passes bodies through as is.
+app.api.binary_types = ["*/*"]
 app.register_middleware(access_log, "http")
-for blueprint in (admin, users, sdk, connect):
+app.register_middleware(default_accept, "http")
+for blueprint in (admin, users, sdk, connect, proxy):
     app.register_blueprint(blueprint)

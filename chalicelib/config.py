@@ -24,6 +24,9 @@ class Settings:
     max_body_bytes: int
     dev_keys_max_users: int
     provider_timeout_seconds: float
+    proxy_deadline_seconds: float
+    max_proxy_body_bytes: int
+    max_proxy_response_bytes: int
 
     @property
     def data_keys_secret_id(self) -> str:
@@ -76,6 +79,11 @@ def get_settings() -> Settings:
         max_body_bytes=_int("TETHER_MAX_BODY_BYTES", 256 * 1024),
         dev_keys_max_users=_int("TETHER_DEV_KEYS_MAX_USERS", 5),
         provider_timeout_seconds=_float("TETHER_PROVIDER_TIMEOUT_SECONDS", 10.0),
+        # API Gateway gives up after 29 s; answer (with a 504 if need be) well before that.
+        proxy_deadline_seconds=min(_float("TETHER_PROXY_DEADLINE_SECONDS", 25.0), 28.0),
+        # Lambda payloads are capped at 6 MB and binary bodies travel base64-encoded (4/3).
+        max_proxy_body_bytes=_int("TETHER_MAX_PROXY_BODY_BYTES", 4_400_000),
+        max_proxy_response_bytes=_int("TETHER_MAX_PROXY_RESPONSE_BYTES", 4_400_000),
     )
 
 

@@ -1,8 +1,9 @@
 """Serves the Chalice app over HTTP on loopback, like API Gateway, for the local stack.
 
-Differs from `chalice local` where Tether's rules require it: the request log records the
-method, the path without its query string and the status (the SDK puts user tokens in query
-strings), and an unknown route answers a JSON 404 instead of echoing the Authorization header.
+Differs from `chalice local` where Tether's rules require it: the server's own request log
+records method and status only, never the request line (the SDK puts user tokens in query
+strings; the app's access log records route templates), and an unknown route answers a JSON
+404 instead of echoing the Authorization header.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ class TetherRequestHandler(ChaliceRequestHandler):
 
     def _send_error_response(self, error: LocalGatewayException) -> None:
         body = json.dumps({"message": "No route matches this method and path.", "code": "route_not_found"})
-        self._send_http_response(404, {"Content-Type": "application/json"}, body)
+        headers = {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*"}
+        self._send_http_response(404, headers, body)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        path = self.path.split("?", 1)[0]
-        log.info("%s %s %s", self.command, path, code)
+        # The app's access log already records each routed request by its route template;
+        # here only the method and status, so no id from a concrete path is logged twice.
+        log.debug("%s -> %s", self.command, code)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
         # The base class passes the raw request line (with its query string) here: drop it.

@@ -4,6 +4,7 @@ pending OAuth states and the development-keys user cap."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Attr
@@ -25,6 +26,14 @@ from chalicelib.domain.models import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
+
+
+@dataclass(frozen=True)
+class SealedCredential:
+    """A credential together with its still-encrypted token set."""
+
+    credential: Credential
+    sealed: dict[str, Any] = field(repr=False)
 
 
 class CredentialRepository:
@@ -66,6 +75,38 @@ class CredentialRepository:
         """One of the user's credentials, or NotFound (also for another user's credential id)."""
         item = self._get_item(project_id, user_id, credential_id)
         return _credential(project_id, user_id, item)
+
+    def candidates(
+        self, project_id: str, user_id: str, integration_type: str, credential_id: str | None
+    ) -> list[SealedCredential]:
+        """The user's credentials of one integration with their sealed tokens, in one read.
+
+        With `credential_id`, just that credential (NotFound if it is not the user's or belongs
+        to another integration).
+        """
+        if credential_id is not None:
+            item = self._get_item(project_id, user_id, credential_id)
+            if item.get("integrationType") != integration_type:
+                raise NotFound("No such credential.", code="credential_not_found")
+            items = [item]
+        else:
+            try:
+                page = self._table.query(
+                    KeyConditionExpression=KeyCondition(keys.PK).eq(keys.user_partition(project_id, user_id))
+                    & KeyCondition(keys.SK).begins_with(keys.CREDENTIAL_PREFIX),
+                )
+            except ClientError as exc:
+                raise storage_error(exc) from None
+            items = [i for i in page.get("Items", []) if i.get("integrationType") == integration_type]
+        found = [SealedCredential(_credential(project_id, user_id, i), i[SEALED_ATTRIBUTE]) for i in items]
+        return sorted(found, key=lambda f: (f.credential.created_at, f.credential.id))
+
+    def open_tokens(self, sealed: SealedCredential) -> dict[str, Any]:
+        """Decrypt the token set of a credential read by `candidates`."""
+        credential = sealed.credential
+        plaintext = self._encryptor.open(sealed.sealed, project_id=credential.project_id, record_id=credential.id)
+        tokens: dict[str, Any] = json.loads(plaintext)
+        return tokens
 
     def get_tokens(self, credential: Credential) -> dict[str, Any]:
         """Decrypt the credential's token set (server-side use only)."""

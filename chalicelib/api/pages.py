@@ -38,7 +38,7 @@ def _page(
         "h1{font-size:1.4rem}.ok{color:#00753a}.error{color:#b32d2e}</style></head><body>"
         f'{body_html}<script nonce="{nonce}">{script}</script></body></html>'
     )
-    return Response(body=document, status_code=status, headers=headers)
+    return Response(body=document.encode("utf-8"), status_code=status, headers=headers)
 
 
 def _js_string(value: str) -> str:

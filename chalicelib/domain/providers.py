@@ -11,6 +11,18 @@ from chalicelib.domain.errors import NotFound
 
 
 @dataclass(frozen=True)
+class ApiPaths:
+    """How a proxy path maps onto the provider's API: a first segment in `versions` gets
+    `versioned_prefix` before it; `<namespace>/v<N>/...` passes as is; anything else gets
+    `default_prefix`."""
+
+    versions: frozenset[str] = frozenset()
+    versioned_prefix: tuple[str, ...] = ()
+    namespaces: frozenset[str] = frozenset()
+    default_prefix: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Provider:
     """Static facts about one integration type. Paths are relative to the configured origin."""
 
@@ -28,6 +40,8 @@ class Provider:
     token_data_fields: tuple[str, ...]
     supports_pkce: bool
     issues_refresh_tokens: bool
+    api_paths: ApiPaths
+    invalid_token_errors: frozenset[str]
 
     def authorize_url(self, origin: str) -> str:
         """The consent page URL at the given provider origin."""
@@ -67,6 +81,13 @@ WORDPRESS = Provider(
     token_data_fields=("blog_id", "blog_url"),
     supports_pkce=False,
     issues_refresh_tokens=False,
+    api_paths=ApiPaths(
+        versions=frozenset({"v1", "v1.1", "v1.2", "v1.3"}),
+        versioned_prefix=("rest",),
+        namespaces=frozenset({"wp", "wpcom"}),
+        default_prefix=("rest", "v1.1"),
+    ),
+    invalid_token_errors=frozenset({"invalid_token", "authorization_required"}),
 )
 
 CATALOGUE: dict[str, Provider] = {WORDPRESS.type: WORDPRESS}

@@ -1,0 +1,70 @@
+"""The proxy route: `/projects/{pid}/sdk/proxy/{integration}/{path...}` for any path depth.
+
+Chalice's local server and test client match only fixed-depth routes (no greedy `{proxy+}`),
+so the route is registered once per depth, up to `MAX_SEGMENTS`. API Gateway gets the same
+resources, so the behaviour is identical there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Blueprint, CORSConfig, Response
+
+from chalicelib.api.auth import sdk_user
+from chalicelib.api.http import ACCEPT_ANY_BODY, SDK_CORS, json_errors
+from chalicelib.domain.errors import PayloadTooLarge
+from chalicelib.domain.proxy_paths import MAX_SEGMENTS
+from chalicelib.services import proxy as proxy_service
+from chalicelib.wiring import get_services
+
+proxy = Blueprint(__name__)
+
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+PROXY_CORS = CORSConfig(
+    allow_origin="*",
+    allow_headers=[*(SDK_CORS.allow_headers or []), "Idempotency-Key", "X-Idempotency-Key"],
+    max_age=600,
+)
+_SEGMENT_NAMES = [f"p{i}" for i in range(1, MAX_SEGMENTS + 1)]
+
+
+def _forward(project_id: str, integration: str, segments: list[str]) -> Response:
+    started_at = proxy_service.monotonic_now()
+    services = get_services()
+    request = proxy.current_request
+    config, user = sdk_user(request, project_id)
+    body = request.raw_body or b""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if len(body) > services.settings.max_proxy_body_bytes:
+        raise PayloadTooLarge(f"The request body exceeds {services.settings.max_proxy_body_bytes} bytes.")
+    query = request.query_params
+    pairs = [(key, value) for key in query for value in query.getlist(key)] if query is not None else []
+    call = proxy_service.ProxyCall(
+        integration_type=integration,
+        segments=segments,
+        method=request.method.upper(),
+        query=pairs,
+        headers=dict(request.headers),
+        body=body or None,
+        credential_id=request.headers.get("x-paragon-credential") or None,
+    )
+    response = proxy_service.proxy_request(services.settings, services.credentials, config, user, call, started_at)
+    return Response(body=response.body, status_code=response.status, headers=proxy_service.response_headers(response))
+
+
+def _register(depth: int) -> None:
+    names = _SEGMENT_NAMES[:depth]
+    path = "/projects/{project_id}/sdk/proxy/{integration}/" + "/".join("{" + n + "}" for n in names)
+
+    @json_errors
+    def view(project_id: str, integration: str, **segments: Any) -> Response:
+        return _forward(project_id, integration, [str(segments[n]) for n in names])
+
+    view.__name__ = f"proxy_depth_{depth}"
+    proxy.route(path, methods=METHODS, cors=PROXY_CORS, content_types=ACCEPT_ANY_BODY)(view)
+
+
+for _depth in range(1, MAX_SEGMENTS + 1):
+    _register(_depth)

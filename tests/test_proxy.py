@@ -1,0 +1,238 @@
+"""The proxy: namespace mapping, token injection, SSRF refusals, retries, deadlines and
+credential selection, against the WordPress.com sandbox."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests import connect_flow
+from tests.conftest import Api, ProjectHandle
+from tests.test_sdk_auth import assert_refused
+from wpcom_sandbox.server import WordPressSandbox
+
+
+def proxy(api: Api, project: ProjectHandle, path: str, user: str = "alice", **kwargs: Any) -> Any:
+    return api.call(
+        kwargs.pop("method", "GET"),
+        f"/projects/{project.id}/sdk/proxy/wordpress/{path}",
+        token=project.token(user),
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def connected(api: Api, project: ProjectHandle, sandbox: WordPressSandbox) -> str:
+    """Alice has connected her WordPress.com account (alicebaker); returns the credential id."""
+    credential_id = connect_flow.connect(api, project, sandbox, "alice", sandbox_user="alicebaker")
+    sandbox.state.clear_recorded_requests()
+    return credential_id
+
+
+def upstream_paths(sandbox: WordPressSandbox) -> list[str]:
+    return [r.path for r in sandbox.state.recorded_requests()]
+
+
+def test_get_me_sites_through_the_proxy(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str
+) -> None:
+    response = proxy(api, project, "v1.1/me/sites", headers={"Cookie": "session=abc", "X-Custom": "kept"})
+    assert response.status == 200, response.body
+    sites = response.json["sites"]
+    assert sites and all(site["ID"] for site in sites)
+    [request] = sandbox.state.recorded_requests()
+    assert request.path == "/rest/v1.1/me/sites"
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    assert headers["authorization"] == "Bearer <redacted>"
+    assert "cookie" not in headers
+    assert headers["host"] == sandbox.origin.removeprefix("http://")
+    assert headers["x-custom"] == "kept"
+    assert not any(name.startswith("x-paragon") for name in headers)
+
+
+@pytest.mark.parametrize(
+    ("path", "upstream"),
+    [
+        ("me", "/rest/v1.1/me"),
+        ("v1/me", "/rest/v1/me"),
+        ("v1.2/me", "/rest/v1.2/me"),
+        ("v1.3/me", "/rest/v1.3/me"),
+        ("wp/v2/sites/1/posts", "/wp/v2/sites/1/posts"),
+        ("wpcom/v2/sites/1/stats", "/wpcom/v2/sites/1/stats"),
+        ("sites/190000101/posts/slug:hello-world", "/rest/v1.1/sites/190000101/posts/slug:hello-world"),
+    ],
+)
+def test_namespace_mapping(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str, path: str, upstream: str
+) -> None:
+    proxy(api, project, path)
+    assert upstream_paths(sandbox) == [upstream]
+
+
+def test_query_string_passes_through(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str
+) -> None:
+    response = proxy(api, project, "v1.1/me/sites?fields=ID,name&site_visibility=all")
+    assert response.status == 200
+    assert set(response.json["sites"][0]) == {"ID", "name"}
+    [request] = sandbox.state.recorded_requests()
+    assert request.query == {"fields": "ID,name", "site_visibility": "all"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "..%2F..%2Fadmin",
+        "v1.1/../../evil",
+        "v1.1/%2e%2e/me",
+        "v1.1/%2E%2E/%2E%2E/x",
+        "/evil.com/x",
+        "%2F%2Fevil.com/x",
+        "https:/evil.com",
+        "https:%2F%2Fevil.com/x",
+        "v1.1/me@evil.com",
+        "v1.1/me%40evil.com",
+        "v1.1/me%5Cevil",
+        "v1.1/me%0D%0AHost:%20evil.com",
+        "v1.1/me%00",
+        "v1.1/%252e%252e/me",
+    ],
+)
+def test_path_escapes_are_refused_without_calling_upstream(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str, path: str
+) -> None:
+    response = proxy(api, project, path)
+    assert_refused(response, status=400, code="invalid_proxy_path")
+    assert upstream_paths(sandbox) == []
+
+
+def test_not_connected_is_a_422(api: Api, project: ProjectHandle, sandbox: WordPressSandbox) -> None:
+    response = proxy(api, project, "v1.1/me", user="nobody")
+    assert_refused(response, status=422, code="integration_not_connected")
+    assert upstream_paths(sandbox) == []
+
+
+def test_another_users_credential_is_a_404_without_upstream_call(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str
+) -> None:
+    response = proxy(api, project, "v1.1/me", user="mallory", headers={"X-Paragon-Credential": connected})
+    assert_refused(response, status=404, code="credential_not_found")
+    assert upstream_paths(sandbox) == []
+
+
+def test_x_paragon_credential_selects_the_account(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str
+) -> None:
+    second = connect_flow.connect(
+        api, project, sandbox, "alice", sandbox_user="bobortega", install_options='{"allowMultipleCredentials": true}'
+    )
+    default = proxy(api, project, "v1.1/me")
+    chosen = proxy(api, project, "v1.1/me", headers={"X-Paragon-Credential": second})
+    assert default.json["username"] == "alicebaker"
+    assert chosen.json["username"] == "bobortega"
+
+
+def test_get_retried_after_two_500s(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str
+) -> None:
+    sandbox.state.fail_next("/rest/v1.1/me", 500, {"error": "oops"}, count=2)
+    response = proxy(api, project, "v1.1/me")
+    assert response.status == 200
+    assert upstream_paths(sandbox) == ["/rest/v1.1/me"] * 3
+
+
+def test_post_without_idempotency_key_is_not_retried(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str
+) -> None:
+    sandbox.state.fail_next("/rest/v1.1/sites", 500, {"error": "oops", "message": "down"})
+    response = proxy(api, project, "sites/190000101/posts/new", method="POST", body={"title": "x"})
+    assert response.status == 500
+    assert response.json["error"] == "oops"
+    assert len(upstream_paths(sandbox)) == 1
+
+
+def test_post_with_idempotency_key_is_retried(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str
+) -> None:
+    sandbox.state.fail_next("/rest/v1.1/me", 503, {"error": "busy"})
+    response = proxy(api, project, "v1.1/me", method="POST", body={}, headers={"Idempotency-Key": "k-1"})
+    assert len(upstream_paths(sandbox)) == 2
+    assert response.status != 503
+
+
+def test_limit_reached_page_is_throttling(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str
+) -> None:
+    page = "<html><body><h1>Limit reached</h1></body></html>"
+    sandbox.state.fail_next("/rest/v1.1/me", 200, page, content_type="text/html", count=5)
+    response = proxy(api, project, "v1.1/me")
+    assert_refused(response, status=429, code="upstream_rate_limited")
+    assert len(upstream_paths(sandbox)) == 3
+
+
+def test_hanging_upstream_ends_in_a_504_before_the_deadline(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.wiring import reset_services
+
+    monkeypatch.setenv("TETHER_PROXY_DEADLINE_SECONDS", "1.5")
+    reset_services()
+    sandbox.state.fail_next("/rest/v1.1/me", 200, {"late": True}, delay=5.0, count=5)
+    started = time.monotonic()
+    response = proxy(api, project, "v1.1/me")
+    elapsed = time.monotonic() - started
+    assert_refused(response, status=504, code="upstream_timeout")
+    assert elapsed < 4.0
+
+
+def test_oversized_upstream_response_is_a_502(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.wiring import reset_services
+
+    monkeypatch.setenv("TETHER_MAX_PROXY_RESPONSE_BYTES", "200")
+    reset_services()
+    sandbox.state.fail_next("/rest/v1.1/me", 200, {"blob": "x" * 500})
+    response = proxy(api, project, "v1.1/me")
+    assert_refused(response, status=502, code="upstream_response_too_large")
+
+
+def test_revoked_token_marks_the_credential_invalid(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str
+) -> None:
+    [issued] = sandbox.state.issued_tokens()
+    sandbox.state.revoke_token(issued.token)
+    response = proxy(api, project, "v1.1/me")
+    assert_refused(response, status=422, code="integration_reconnect_required")
+    me = api.call("GET", f"/projects/{project.id}/sdk/me", token=project.token("alice")).json
+    assert me["integrations"]["wordpress"]["credentialStatus"] == "INVALID"
+    # Once INVALID, the proxy refuses without calling upstream again.
+    sandbox.state.clear_recorded_requests()
+    again = proxy(api, project, "v1.1/me")
+    assert_refused(again, status=422, code="integration_reconnect_required")
+    assert upstream_paths(sandbox) == []
+
+
+def test_proxy_needs_a_user_token(api: Api, project: ProjectHandle, sandbox: WordPressSandbox) -> None:
+    response = api.call("GET", f"/projects/{project.id}/sdk/proxy/wordpress/v1.1/me")
+    assert_refused(response, status=401)
+
+
+def test_oversized_request_body(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.wiring import reset_services
+
+    monkeypatch.setenv("TETHER_MAX_PROXY_BODY_BYTES", "100")
+    reset_services()
+    response = proxy(api, project, "v1.1/me", method="POST", raw="x" * 200)
+    assert_refused(response, status=413)
+    assert upstream_paths(sandbox) == []
+
+
+def test_deep_paths_are_routed(api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str) -> None:
+    deep = "/".join(["a"] * 15)
+    proxy(api, project, f"v1.1/{deep}")
+    assert upstream_paths(sandbox) == [f"/rest/v1.1/{deep}"]
