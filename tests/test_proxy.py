@@ -41,7 +41,8 @@ def test_get_me_sites_through_the_proxy(
     response = proxy(api, project, "v1.1/me/sites", headers={"Cookie": "session=abc", "X-Custom": "kept"})
     assert response.status == 200, response.body
     sites = response.json["sites"]
-    assert sites and all(site["ID"] for site in sites)
+    assert sites
+    assert all(site["ID"] for site in sites)
     [request] = sandbox.state.recorded_requests()
     assert request.path == "/rest/v1.1/me/sites"
     headers = {k.lower(): v for k, v in request.headers.items()}
