@@ -26,7 +26,11 @@ class TetherRequestHandler(ChaliceRequestHandler):
 
     def _send_error_response(self, error: LocalGatewayException) -> None:
         body = json.dumps({"message": "No route matches this method and path.", "code": "route_not_found"})
-        headers = {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*"}
+        headers = {
+            "Content-Type": "application/json",
+            "Access-Control-Allow-Origin": "*",
+            "X-Tether-Error": "route_not_found",
+        }
         self._send_http_response(404, headers, body)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:

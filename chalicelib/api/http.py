@@ -21,6 +21,7 @@ ACCEPT_ANY_BODY = ["*/*"]
 
 SDK_CORS = CORSConfig(
     allow_origin="*",
+    expose_headers=["X-Tether-Error"],
     allow_headers=[
         "Authorization",
         "Content-Type",
@@ -42,9 +43,15 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(body=json.dumps(body), status_code=status, headers={**JSON_HEADERS, **(headers or {})})
 
 
+ERROR_HEADER = "X-Tether-Error"
+
+
 def error_response(error: TetherError) -> Response:
-    """The `{"message", "code"}` body every Tether error uses."""
-    return json_response({"message": error.message, "code": error.code}, status=error.status)
+    """The `{"message", "code"}` body every Tether error uses. The `X-Tether-Error` header tells
+    clients it is Tether's own answer, not a proxied provider response."""
+    return json_response(
+        {"message": error.message, "code": error.code}, status=error.status, headers={ERROR_HEADER: error.code}
+    )
 
 
 def json_errors(view: View) -> View:

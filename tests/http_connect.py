@@ -1,0 +1,43 @@
+"""Connects a WordPress.com account over real HTTP against a running local stack, the way the
+SDK's popup does (oauth-nonce page with its cookie, build-oauth, sandbox consent, callback)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import requests
+
+
+def connect_over_http(api_url: str, project_id: str, user_token: str, wpcom_user: str = "alicebaker") -> str:
+    """Run the connect flow for the token's user; returns the new credential id."""
+    browser = requests.Session()
+    base = f"{api_url}/projects/{project_id}"
+    nonce = browser.get(
+        f"{base}/sdk/actions/oauth-nonce",
+        params={"action": "wordpress", "userToken": user_token, "originForPostMessage": "http://app.test"},
+        timeout=10,
+    )
+    nonce.raise_for_status()
+    session_id = secrets.token_hex(8)
+    built = requests.get(
+        f"{api_url}/v2/projects/{project_id}/sdk/actions/build-oauth",
+        params={"action": "wordpress", "oauthMetaKeyId": session_id},
+        headers={"Authorization": f"Bearer {user_token}"},
+        timeout=10,
+    )
+    built.raise_for_status()
+    consent_url = built.json()["redirectUrl"] + f"&sandbox_auto=approve&sandbox_user={wpcom_user}"
+    page = browser.get(consent_url, timeout=10)  # follows the redirect to Tether's callback
+    assert page.status_code == 200, page.text
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        polled = requests.get(
+            f"{base}/sdk/actions/session-id/{session_id}",
+            headers={"Authorization": f"Bearer {user_token}"},
+            timeout=10,
+        ).json()
+        if "connectCredentialId" in polled:
+            return str(polled["connectCredentialId"])
+        time.sleep(0.1)
+    raise AssertionError("the connect session never completed")
