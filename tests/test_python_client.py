@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.devstack import RunningDevStack
-from tests.http_connect import connect_over_http
+from tether.sandbox_connect import connect_over_http
 from tether.client import AuthenticationError, InvalidRequestError, NotConnectedError, Tether
 
 
