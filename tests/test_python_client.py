@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.devstack import RunningDevStack
-from tether.sandbox_connect import connect_over_http
 from tether.client import AuthenticationError, InvalidRequestError, NotConnectedError, Tether
+from tether.sandbox_connect import connect_over_http
 
 
 @pytest.fixture(scope="module")
