@@ -22,8 +22,7 @@ class User:
     @property
     def avatar_url(self) -> str:
         """Gravatar URL, keyed by a hash of the e-mail address as WordPress.com does."""
-        digest = hashlib.sha256(self.email.strip().lower().encode()).hexdigest()
-        return f"https://0.gravatar.com/avatar/{digest}?s=96&d=identicon"
+        return gravatar_url(self.email)
 
     @property
     def profile_url(self) -> str:
@@ -43,7 +42,6 @@ class Site:
     lang: str
     is_private: bool
     visible: bool
-    post_count: int
     subscribers_count: int
     timezone: str
     gmt_offset: float
@@ -59,6 +57,12 @@ class Site:
     def slug(self) -> str:
         """WordPress.com uses the site's host name as its slug."""
         return self.domain
+
+
+def gravatar_url(email: str) -> str:
+    """The Gravatar image URL for an e-mail address (also used for guest commenters)."""
+    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    return f"https://0.gravatar.com/avatar/{digest}?s=96&d=identicon"
 
 
 def seed_users() -> dict[int, User]:
@@ -110,7 +114,6 @@ def seed_sites() -> dict[int, Site]:
             lang="en",
             is_private=False,
             visible=True,
-            post_count=42,
             subscribers_count=318,
             timezone="Europe/London",
             gmt_offset=0,
@@ -126,7 +129,6 @@ def seed_sites() -> dict[int, Site]:
             lang="en",
             is_private=True,
             visible=True,
-            post_count=7,
             subscribers_count=0,
             timezone="",
             gmt_offset=0,
@@ -141,7 +143,6 @@ def seed_sites() -> dict[int, Site]:
             lang="es",
             is_private=False,
             visible=True,
-            post_count=120,
             subscribers_count=1045,
             timezone="America/Mexico_City",
             gmt_offset=-6,
@@ -157,7 +158,6 @@ def seed_sites() -> dict[int, Site]:
             lang="en",
             is_private=False,
             visible=True,
-            post_count=15,
             subscribers_count=56,
             timezone="Asia/Kolkata",
             gmt_offset=5.5,
@@ -173,7 +173,6 @@ def seed_sites() -> dict[int, Site]:
             lang="en",
             is_private=False,
             visible=False,
-            post_count=0,
             subscribers_count=2,
             timezone="",
             gmt_offset=0,

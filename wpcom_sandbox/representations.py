@@ -9,8 +9,11 @@ from wpcom_sandbox.scopes import Access
 from wpcom_sandbox.state import AccessToken
 
 
-def site_json(site: Site, api_root: str) -> dict[str, Any]:
-    """A site as `/sites/$site` and `/me/sites` show it; `api_root` is e.g. `http://host/rest/v1.1`."""
+def site_json(site: Site, api_root: str, post_count: int) -> dict[str, Any]:
+    """A site as `/sites/$site` and `/me/sites` show it; `api_root` is e.g. `http://host/rest/v1.1`.
+
+    `post_count` is the number of published posts the sandbox holds for the site.
+    """
     body: dict[str, Any] = {
         "ID": site.site_id,
         "name": site.name,
@@ -35,7 +38,7 @@ def site_json(site: Site, api_root: str) -> dict[str, Any]:
         "jetpack": False,
         "is_multisite": True,
         "site_owner": site.owner_id,
-        "post_count": site.post_count,
+        "post_count": post_count,
         "subscribers_count": site.subscribers_count,
         "lang": site.lang,
         "logo": {"id": 0, "sizes": [], "url": ""},

@@ -100,6 +100,7 @@ class RestCall:
         return token
 
 
+# A handler returns a JSON value, a `RestReply`, or a `Response` sent as is; it raises `RestError`.
 RestHandler = Callable[[RestCall], Any]
 
 
@@ -169,6 +170,8 @@ class RestRouter:
                 result = route.handler(call)
             except RestError as error:
                 return finish(request, error.status, {"error": error.error, "message": error.message}, error.headers)
+            if isinstance(result, Response):
+                return result  # raw bytes (e.g. a media file): no `fields` or `http_envelope`
             reply = result if isinstance(result, RestReply) else RestReply(result)
             return finish(request, reply.status, filter_fields(reply.body, request.arg("fields")), reply.headers)
         if allowed:

@@ -38,7 +38,8 @@ def get_my_sites(call: RestCall) -> dict[str, Any]:
         sites = [site for site in sites if site.visible]
     elif visibility == "hidden":
         sites = [site for site in sites if not site.visible]
-    return {"sites": [site_json(site, call.api_root) for site in sites]}
+    content = call.state.content
+    return {"sites": [site_json(site, call.api_root, content.published_count(site.site_id)) for site in sites]}
 
 
 def register(router: RestRouter) -> None:

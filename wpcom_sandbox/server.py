@@ -1,5 +1,6 @@
 """The sandbox's HTTP server: reads requests, records them, applies injected faults and routes
-`/oauth2/*` to `oauth` and `/rest/*` to the REST route table; anything else is a WordPress-shaped 404.
+`/oauth2/*` to `oauth`, `/rest/*` to the REST route table and `/files/*` to uploaded media;
+anything else is a WordPress-shaped 404.
 
 The request log holds method, path and status only: never query strings, headers, codes or tokens.
 """
@@ -16,6 +17,7 @@ from wpcom_sandbox.oauth import OAUTH_ROUTES
 from wpcom_sandbox.rest import RestRouter, not_found_body
 from wpcom_sandbox.routes import default_router
 from wpcom_sandbox.state import OAuthClient, SandboxState
+from wpcom_sandbox.uploads import FILES_PREFIX, serve_upload
 
 __all__ = ["OAuthClient", "SandboxHTTPServer", "SandboxState", "WordPressSandbox", "dispatch"]
 
@@ -32,6 +34,8 @@ def dispatch(state: SandboxState, request: Request, origin: str, router: RestRou
         return oauth_handler(state, request)
     if request.path.startswith("/rest/"):
         return router.dispatch(state, request, origin)
+    if request.path.startswith(FILES_PREFIX):
+        return serve_upload(state, request, origin)
     return json_response(404, not_found_body())
 
 

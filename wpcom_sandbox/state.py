@@ -1,6 +1,7 @@
 """The sandbox's in-memory state: apps, seeded data, codes, tokens, recorded requests and test hooks.
 
-Every method is thread-safe (one lock); values handed out are immutable snapshots.
+Every method is thread-safe (one lock); values handed out are immutable snapshots. Site content
+(posts, media, comments, ...) lives in `content`, a `ContentStore` with its own lock.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from wpcom_sandbox.content import ContentStore
+from wpcom_sandbox.content_seed import seed_content
 from wpcom_sandbox.data import Site, User, seed_sites, seed_users
 from wpcom_sandbox.scopes import Access, access_for, granted_scope, split_scopes, unknown_scopes
 
@@ -120,6 +123,7 @@ class SandboxState:
     clock: Callable[[], float] = time.time
     users: dict[int, User] = field(default_factory=seed_users)
     sites: dict[int, Site] = field(default_factory=seed_sites)
+    content: ContentStore = field(default_factory=seed_content)
     token_alphabet: str = WPCOM_TOKEN_ALPHABET
     code_ttl: float = CODE_TTL_SECONDS
     _consents: dict[str, tuple[tuple[tuple[str, str], ...], float]] = field(
