@@ -237,3 +237,92 @@ def test_deep_paths_are_routed(api: Api, project: ProjectHandle, sandbox: WordPr
     deep = "/".join(["a"] * 15)
     proxy(api, project, f"v1.1/{deep}")
     assert upstream_paths(sandbox) == [f"/rest/v1.1/{deep}"]
+
+
+def test_429_with_retry_after_is_retried_once(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str
+) -> None:
+    sandbox.state.fail_next("/rest/v1.1/me", 429, {"error": "rate_limited"}, headers={"Retry-After": "1"})
+    started = time.monotonic()
+    response = proxy(api, project, "v1.1/me")
+    assert response.status == 200
+    assert upstream_paths(sandbox) == ["/rest/v1.1/me"] * 2
+    assert time.monotonic() - started >= 1.0
+
+
+def test_response_headers_pass_through_without_hop_by_hop_or_cookies(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str
+) -> None:
+    sandbox.state.fail_next(
+        "/rest/v1.1/me",
+        200,
+        {"ok": True},
+        headers={"Set-Cookie": "wpcom=secret", "X-Wpcom-Request": "abc", "Keep-Alive": "timeout=5"},
+    )
+    response = proxy(api, project, "v1.1/me")
+    headers = {k.lower(): v for k, v in response.headers.items()}
+    assert headers["x-wpcom-request"] == "abc"
+    assert "set-cookie" not in headers
+    assert "keep-alive" not in headers
+    assert response.json == {"ok": True}
+
+
+def test_seed_snippets_create_a_post_with_tag_and_category(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str
+) -> None:
+    sites = proxy(api, project, "v1.1/me/sites").json["sites"]
+    site_id = sites[0]["ID"]
+    post_id = proxy(api, project, f"v1.1/sites/{site_id}/posts?number=1").json["posts"][0]["ID"]
+    likes = proxy(api, project, f"v1.1/sites/{site_id}/posts/{post_id}/likes")
+    assert likes.status == 200
+    assert likes.json["post_ID"] == post_id
+    created = proxy(
+        api,
+        project,
+        f"sites/{site_id}/posts/new",
+        method="POST",
+        raw='{"title": "My Post", "content": "This is my post", "tags": "api_posts", "categories": "API"}',
+        headers={"Content-Type": "auto"},
+    )
+    assert created.status == 200, created.body
+    fetched = proxy(api, project, f"sites/{site_id}/posts/{created.json['ID']}").json
+    assert fetched["title"] == "My Post"
+    assert "api_posts" in fetched["tags"]
+    assert "API" in fetched["categories"]
+
+
+PNG_1X1 = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc0f01f0005fe02fea7d6a4a40000000049454e44ae426082"
+)
+
+
+def test_media_upload_and_exact_image_bytes(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str
+) -> None:
+    site_id = proxy(api, project, "v1.1/me/sites").json["sites"][0]["ID"]
+    boundary = "tetherboundary42"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="media[]"; filename="dot.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + PNG_1X1
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    uploaded = proxy(
+        api,
+        project,
+        f"v1.1/sites/{site_id}/media/new",
+        method="POST",
+        raw=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert uploaded.status == 200, uploaded.body
+    [media] = uploaded.json["media"]
+    assert media["mime_type"] == "image/png"
+    assert (media["width"], media["height"]) == (1, 1)
+    image = proxy(api, project, f"v1.1/sites/{site_id}/media/{media['ID']}/file", headers={"Accept": "image/*"})
+    assert image.status == 200
+    assert image.headers["Content-Type"] == "image/png"
+    assert image.body == PNG_1X1

@@ -82,7 +82,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif (fault := state.take_fault(request.path)) is not None:
                 if fault.delay > 0:
                     self.server.stopping.wait(fault.delay)
-                response = Response(fault.status, fault.body, fault.content_type)
+                response = Response(fault.status, fault.body, fault.content_type, list(fault.headers))
             else:
                 response = dispatch(state, request, self.server.origin, self.server.router)
         except Exception as exc:  # noqa: BLE001 - a sandbox bug must answer 500, not kill the connection

@@ -105,6 +105,7 @@ class Fault:
     content_type: str
     delay: float
     remaining: int
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def _redact(name: str, value: str) -> str:
@@ -321,10 +322,12 @@ class SandboxState:
         content_type: str = "application/json",
         delay: float = 0.0,
         count: int = 1,
+        headers: dict[str, str] | None = None,
     ) -> None:
         """Test hook: answer the next `count` requests under `path_prefix` with this canned response.
 
-        `body` may be bytes, text or a JSON value; `delay` seconds pass before the answer (a hang).
+        `body` may be bytes, text or a JSON value; `delay` seconds pass before the answer (a hang);
+        `headers` are added to it (e.g. Retry-After, Set-Cookie).
         """
         if isinstance(body, str):
             payload = body.encode("utf-8")
@@ -333,7 +336,9 @@ class SandboxState:
         else:
             payload = json.dumps(body).encode("utf-8")
         with self.lock:
-            self._faults.append(Fault(path_prefix, status, payload, content_type, delay, count))
+            self._faults.append(
+                Fault(path_prefix, status, payload, content_type, delay, count, tuple((headers or {}).items()))
+            )
 
     def take_fault(self, path: str) -> Fault | None:
         """The first pending fault matching `path`, counting one use of it."""
