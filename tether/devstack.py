@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tether.demo_site import DemoSite
 from tether.local_server import LocalApiServer
 from wpcom_sandbox.server import WordPressSandbox
 
@@ -100,6 +101,7 @@ def _start_servers(
             "signingPrivateKeyPem": private_pem,
         }
     )
+    api.serve_demo(DemoSite(api.url, created.project.id, private_pem))
     if sandbox is not None:
         sandbox.start()
     api.start()

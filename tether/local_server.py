@@ -18,11 +18,28 @@ from chalice.app import Chalice
 from chalice.config import Config
 from chalice.local import ChaliceRequestHandler, LocalGatewayException, ThreadedHTTPServer
 
+from tether.demo_site import DemoSite
+
 log = logging.getLogger("tether.local")
 
 
 class TetherRequestHandler(ChaliceRequestHandler):
     """Chalice's request handler with a safe request log and JSON errors for unknown routes."""
+
+    server: DemoAwareServer
+
+    def do_GET(self) -> None:
+        demo = self.server.demo
+        answer = demo.get(self.path.split("?", 1)[0]) if demo is not None else None
+        if answer is None:
+            self._generic_handle()
+            return
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(answer.body)
 
     def _send_error_response(self, error: LocalGatewayException) -> None:
         body = json.dumps({"message": "No route matches this method and path.", "code": "route_not_found"})
@@ -43,13 +60,19 @@ class TetherRequestHandler(ChaliceRequestHandler):
         log.debug("http server message suppressed")
 
 
+class DemoAwareServer(ThreadedHTTPServer):
+    """The threaded server, optionally serving the demo page beside the API."""
+
+    demo: DemoSite | None = None
+
+
 class LocalApiServer:
     """The Chalice app on a threaded HTTP server, started in a background thread."""
 
     def __init__(self, app: Chalice, host: str, port: int) -> None:
         config = Config.create(chalice_app=app, lambda_timeout=30)
         handler = functools.partial(TetherRequestHandler, app_object=app, config=config)
-        self._server = ThreadedHTTPServer((host, port), handler)
+        self._server = DemoAwareServer((host, port), handler)
         self.host = host
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, name="tether-api", daemon=True)
@@ -58,6 +81,10 @@ class LocalApiServer:
     def url(self) -> str:
         """The base URL clients use."""
         return f"http://{self.host}:{self.port}"
+
+    def serve_demo(self, demo: DemoSite) -> None:
+        """Also serve the demo page at `/demo/`."""
+        self._server.demo = demo
 
     def start(self) -> None:
         """Start serving in the background."""
