@@ -3,12 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
-NODE_DIR := tests/node
-NODE_STAMP := $(NODE_DIR)/node_modules/.installed
+# Node packages: the real Paragon SDK for the Node tests and the demo page, and playwright-core
+# (which drives Debian's /usr/bin/chromium and downloads no browser) for the browser tests.
+NODE_DIRS := tests/node tests/browser demo
+NODE_STAMPS := $(addsuffix /node_modules/.installed,$(NODE_DIRS))
 
 .PHONY: setup run test lint typecheck pytest bench clean
 
-setup: $(PY_STAMP) $(NODE_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMPS)
 
 $(PY_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +18,8 @@ $(PY_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
-$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
-	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+%/node_modules/.installed: %/package.json %/package-lock.json
+	cd $* && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 run: setup
@@ -36,7 +38,7 @@ pytest: setup
 test: lint typecheck pytest
 
 bench: setup
-	$(BIN)/python bench/auth.py
+	$(BIN)/python bench/proxy.py
 
 clean:
-	rm -rf $(VENV) $(NODE_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(addsuffix /node_modules,$(NODE_DIRS)) .mypy_cache .ruff_cache .pytest_cache
