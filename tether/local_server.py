@@ -27,6 +27,9 @@ class TetherRequestHandler(ChaliceRequestHandler):
     """Chalice's request handler with a safe request log and JSON errors for unknown routes."""
 
     server: DemoAwareServer
+    # Chalice writes headers and body separately; without TCP_NODELAY a kept-alive connection
+    # waits ~40 ms for the client's delayed ACK before the body goes out.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         demo = self.server.demo

@@ -148,17 +148,19 @@ def fetch_account(provider: Provider, origin: str, access_token: str, timeout: f
             timeout=(CONNECT_TIMEOUT_SECONDS, timeout),
         )
     except requests.Timeout:
-        raise ProviderUnavailable(f"{provider.name} did not answer in time.", code="provider_timeout") from None
+        raise ProviderUnavailable(f"{provider.service_name} did not answer in time.", code="provider_timeout") from None
     except requests.RequestException:
-        raise ProviderUnavailable(f"{provider.name} could not be reached.") from None
+        raise ProviderUnavailable(f"{provider.service_name} could not be reached.") from None
     body = _json_or_none(response)
     if response.status_code != 200 or not isinstance(body, dict) or provider.account_id_field not in body:
         if response.status_code < 500 and isinstance(body, dict) and body.get("error"):
             raise OAuthProviderError(
-                f"{provider.name} refused the new token: {_text(body.get('message') or body.get('error'))}",
+                f"{provider.service_name} refused the new token: {_text(body.get('message') or body.get('error'))}",
                 code="account_lookup_failed",
             )
-        raise ProviderUnavailable(f"{provider.name} answered the account lookup with status {response.status_code}.")
+        raise ProviderUnavailable(
+            f"{provider.service_name} answered the account lookup with status {response.status_code}."
+        )
     return body
 
 
@@ -173,25 +175,26 @@ def _token_request(provider: Provider, origin: str, form: dict[str, str], timeou
             timeout=(CONNECT_TIMEOUT_SECONDS, timeout),
         )
     except requests.Timeout:
-        raise ProviderUnavailable(f"{provider.name} did not answer in time.", code="provider_timeout") from None
+        raise ProviderUnavailable(f"{provider.service_name} did not answer in time.", code="provider_timeout") from None
     except requests.RequestException:
-        raise ProviderUnavailable(f"{provider.name} could not be reached.") from None
+        raise ProviderUnavailable(f"{provider.service_name} could not be reached.") from None
     body = _json_or_none(response)
     if response.status_code >= 500 or not isinstance(body, dict):
         raise ProviderUnavailable(
-            f"{provider.name}'s token endpoint failed (status {response.status_code}"
+            f"{provider.service_name}'s token endpoint failed (status {response.status_code}"
             + (")." if isinstance(body, dict) else ", not JSON).")
         )
     if response.status_code != 200 or "error" in body:
         error = _text(body.get("error") or "invalid_response")
         description = _text(body.get("error_description") or "")
         raise OAuthProviderError(
-            f"{provider.name} refused the authorization: {error}" + (f" ({description})" if description else "."),
+            f"{provider.service_name} refused the authorization: {error}"
+            + (f" ({description})" if description else "."),
             code=f"oauth_{error}" if error.replace("_", "").isalnum() else "oauth_error",
         )
     access_token = body.get("access_token")
     if not isinstance(access_token, str) or not access_token:
-        raise ProviderUnavailable(f"{provider.name}'s token response has no access_token.")
+        raise ProviderUnavailable(f"{provider.service_name}'s token response has no access_token.")
     refresh = body.get("refresh_token")
     expires_in = body.get("expires_in")
     if isinstance(expires_in, str) and expires_in.isdigit():

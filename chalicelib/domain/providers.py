@@ -24,10 +24,13 @@ class ApiPaths:
 
 @dataclass(frozen=True)
 class Provider:
-    """Static facts about one integration type. Paths are relative to the configured origin."""
+    """Static facts about one integration type. Paths are relative to the configured origin.
+
+    `name` is what the SDK lists; `service_name` is what messages to people call it."""
 
     type: str
     name: str
+    service_name: str
     brand_color: str
     default_scopes: tuple[str, ...]
     scope_separator: str
@@ -69,6 +72,7 @@ class Provider:
 WORDPRESS = Provider(
     type="wordpress",
     name="WordPress",
+    service_name="WordPress.com",
     brand_color="#21759B",
     default_scopes=(),
     scope_separator=" ",

@@ -90,7 +90,8 @@ def resolve_client(ports: ConnectPorts, config: ProjectConfig, provider: Provide
         if secret:
             return ClientCredentials(settings.client_id, secret, uses_dev_keys=False)
         raise Conflict(
-            f"The project's {provider.name} client secret is missing; store it again.", code="client_secret_missing"
+            f"The project's {provider.service_name} client secret is missing; store it again.",
+            code="client_secret_missing",
         )
     raw = ports.secrets.get(ports.settings.dev_keys_secret_id)
     try:
@@ -100,7 +101,7 @@ def resolve_client(ports: ConnectPorts, config: ProjectConfig, provider: Provide
         client = None
     if client is None:
         raise Conflict(
-            f"No {provider.name} OAuth client is configured: set the project's clientId and clientSecret.",
+            f"No {provider.service_name} OAuth client is configured: set the project's clientId and clientSecret.",
             code="integration_not_configured",
         )
     return client
@@ -118,7 +119,7 @@ def start_connect(
     provider = get_provider(integration_type)
     settings = effective_settings(config, provider)
     if not settings.active:
-        raise Forbidden(f"{provider.name} is not active in this project.", code="integration_inactive")
+        raise Forbidden(f"{provider.service_name} is not active in this project.", code="integration_inactive")
     if not SESSION_ID_PATTERN.match(session_id):
         raise BadRequest("oauthMetaKeyId must be 6-128 letters, digits, '-' or '_'.", code="invalid_session_id")
     client = resolve_client(ports, config, provider)
@@ -217,12 +218,13 @@ def complete_oauth(
     if query.get("error"):
         error = str(query["error"])[:64]
         description = str(query.get("error_description") or "")[:300]
-        message = f"{provider.name} did not grant access ({error})" + (f": {description}" if description else ".")
+        message = f"{provider.service_name} did not grant access ({error})"
+        message += f": {description}" if description else "."
         code = "oauth_access_denied" if error == "access_denied" else "oauth_error"
         return fail(BadRequest(message, code=code))
     code = query.get("code") or ""
     if not code or len(code) > MAX_CODE_CHARS:
-        return fail(BadRequest(f"{provider.name} sent no authorization code.", code="missing_code"))
+        return fail(BadRequest(f"{provider.service_name} sent no authorization code.", code="missing_code"))
     config = configs.get(state.project_id)
     if config is None:
         return fail(NotFound("The project no longer exists.", code="project_not_found"))
@@ -248,7 +250,7 @@ def complete_oauth(
         status=200,
         ok=True,
         title="Connected",
-        detail=f"Your {provider.name} account is connected. You can close this window.",
+        detail=f"Your {provider.service_name} account is connected. You can close this window.",
         credential_id=credential.id,
     )
 

@@ -100,12 +100,12 @@ def proxy_request(
     chosen = default_credential([c.credential for c in candidates])
     if chosen is None:
         raise IntegrationNotConnected(
-            f"Connect {provider.name} first: this user has no {provider.name} account connected.",
+            f"Connect {provider.service_name} first: this user has no {provider.service_name} account connected.",
             code="integration_not_connected",
         )
     if chosen.status == CREDENTIAL_INVALID:
         raise IntegrationNotConnected(
-            f"{provider.name} no longer accepts this user's connection; reconnect {provider.name}.",
+            f"{provider.service_name} no longer accepts this user's connection; reconnect {provider.service_name}.",
             code="integration_reconnect_required",
         )
     sealed = next(c for c in candidates if c.credential.id == chosen.id)
@@ -127,11 +127,11 @@ def proxy_request(
     if _rejects_token(provider, response):
         mark_invalid(credentials, chosen)
         raise IntegrationNotConnected(
-            f"{provider.name} rejected this user's token; reconnect {provider.name}.",
+            f"{provider.service_name} rejected this user's token; reconnect {provider.service_name}.",
             code="integration_reconnect_required",
         )
     if response.throttled:
-        raise UpstreamThrottled(f"{provider.name} is rate limiting requests; try again later.")
+        raise UpstreamThrottled(f"{provider.service_name} is rate limiting requests; try again later.")
     return response
 
 
