@@ -1,6 +1,10 @@
-"""The connect popup in headless Chromium against `tether dev`: the oauth-nonce page's message to
-its opener, and the sandbox consent page's Approve and Deny ending on the OAuth callback's result
-page (tests/browser/connect.test.mjs, driven by playwright-core with Debian's Chromium)."""
+"""Headless Chromium against `tether dev`, driven by playwright-core with Debian's Chromium:
+
+- tests/browser/connect.test.mjs: the connect popup: the oauth-nonce page's message to its opener,
+  and the sandbox consent page's Approve and Deny ending on the OAuth callback's result page;
+- tests/browser/demo.test.mjs: the demo page (`/demo/`, the real Paragon SDK as the dev project's
+  demo user): connecting through the SDK's popup, listing sites, creating a post, disconnecting.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from tests.devstack import RunningDevStack
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BROWSER_DIR = REPO_ROOT / "tests" / "browser"
+PARAGON_SDK = REPO_ROOT / "demo" / "node_modules" / "@useparagon" / "connect"
 CHROMIUM = Path("/usr/bin/chromium")
 NODE_TIMEOUT_S = 90
 STOP_GRACE_S = 5
@@ -31,6 +36,8 @@ def _missing_prerequisites() -> list[str]:
         missing.append("Node.js")
     if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
         missing.append("tests/browser/node_modules (make setup, or npm ci in tests/browser)")
+    if not PARAGON_SDK.is_dir():
+        missing.append("demo/node_modules, the Paragon SDK the demo page loads (make setup, or npm ci in demo)")
     return missing
 
 
@@ -49,6 +56,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDevStack]
 
 
 def test_connect_popup_in_headless_chromium(stack: RunningDevStack) -> None:
+    # Both files need TETHER_API_URL (the demo page needs no more: it signs its own user's token);
+    # the rest is connect.test.mjs's. The stack is fresh, so the demo user starts unconnected.
     env = {
         **os.environ,
         "TETHER_API_URL": stack.api_url,

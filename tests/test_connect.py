@@ -366,3 +366,11 @@ def test_admin_users_api(api: Api, make_project: Any, sandbox: WordPressSandbox)
     assert credentials_in_table() == []
     again = api.call("DELETE", f"/projects/{project.id}/users/u2/credentials/{credential_id}", headers=project.admin)
     assert_refused(again, status=404)
+
+
+def test_connect_portal_placeholder_can_be_framed(api: Api) -> None:
+    page = api.call("GET", "/connect/ui?projectId=x")
+    assert page.status == 200
+    assert b"headless" in page.body
+    assert "X-Frame-Options" not in page.headers
+    assert "frame-ancestors *" in page.headers["Content-Security-Policy"]

@@ -11,7 +11,7 @@ from chalice.app import Blueprint, Response
 
 from chalicelib.api.auth import sdk_user
 from chalicelib.api.http import SDK_CORS, json_errors, json_response, query_params
-from chalicelib.api.pages import error_page, oauth_nonce_page, result_page
+from chalicelib.api.pages import error_page, oauth_nonce_page, portal_placeholder_page, result_page
 from chalicelib.domain.errors import TetherError
 from chalicelib.domain.providers import get_provider
 from chalicelib.services import connect as connect_service
@@ -191,3 +191,9 @@ def uninstall_integration(project_id: str, integration_id: str) -> Response:
         request.headers.get("x-paragon-credential") or None,
     )
     return json_response({"deletedCredentialIds": deleted})
+
+
+@connect.route("/connect/ui", methods=["GET"])
+def connect_portal() -> Response:
+    """The SDK always frames `CONNECT_PUBLIC_URL/ui`; Tether has no hosted portal (headless only)."""
+    return portal_placeholder_page()
