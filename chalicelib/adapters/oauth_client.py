@@ -7,12 +7,15 @@ import base64
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from chalicelib.adapters.http_client import http_session
 from chalicelib.domain.errors import TetherError
 from chalicelib.domain.providers import Provider
+
+if TYPE_CHECKING:
+    import requests
 
 CONNECT_TIMEOUT_SECONDS = 3.05
 MAX_ERROR_TEXT = 300
@@ -122,13 +125,9 @@ def token_is_active(provider: Provider, origin: str, client_id: str, access_toke
     url = provider.token_info_url(origin)
     if url is None:
         return None
-    import requests
-
     try:
-        response = http_session().get(
-            url, params={"client_id": client_id, "token": access_token}, timeout=(CONNECT_TIMEOUT_SECONDS, timeout)
-        )
-    except requests.RequestException:
+        response = _call_provider(provider, "GET", url, timeout, params={"client_id": client_id, "token": access_token})
+    except ProviderUnavailable:
         return None
     if response.status_code == 200:
         return True
@@ -137,20 +136,27 @@ def token_is_active(provider: Provider, origin: str, client_id: str, access_toke
     return None
 
 
-def fetch_account(provider: Provider, origin: str, access_token: str, timeout: float) -> dict[str, Any]:
-    """The account the token belongs to (e.g. WordPress.com `/me`)."""
+def _call_provider(provider: Provider, method: str, url: str, timeout: float, **kwargs: Any) -> requests.Response:
+    """One request to the provider; transport failures become ProviderUnavailable."""
     import requests
 
     try:
-        response = http_session().get(
-            provider.account_url(origin),
-            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
-            timeout=(CONNECT_TIMEOUT_SECONDS, timeout),
-        )
+        return http_session().request(method, url, timeout=(CONNECT_TIMEOUT_SECONDS, timeout), **kwargs)
     except requests.Timeout:
         raise ProviderUnavailable(f"{provider.service_name} did not answer in time.", code="provider_timeout") from None
     except requests.RequestException:
         raise ProviderUnavailable(f"{provider.service_name} could not be reached.") from None
+
+
+def fetch_account(provider: Provider, origin: str, access_token: str, timeout: float) -> dict[str, Any]:
+    """The account the token belongs to (e.g. WordPress.com `/me`)."""
+    response = _call_provider(
+        provider,
+        "GET",
+        provider.account_url(origin),
+        timeout,
+        headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+    )
     body = _json_or_none(response)
     if response.status_code != 200 or not isinstance(body, dict) or provider.account_id_field not in body:
         if response.status_code < 500 and isinstance(body, dict) and body.get("error"):
@@ -165,19 +171,9 @@ def fetch_account(provider: Provider, origin: str, access_token: str, timeout: f
 
 
 def _token_request(provider: Provider, origin: str, form: dict[str, str], timeout: float) -> TokenSet:
-    import requests
-
-    try:
-        response = http_session().post(
-            provider.token_url(origin),
-            data=form,
-            headers={"Accept": "application/json"},
-            timeout=(CONNECT_TIMEOUT_SECONDS, timeout),
-        )
-    except requests.Timeout:
-        raise ProviderUnavailable(f"{provider.service_name} did not answer in time.", code="provider_timeout") from None
-    except requests.RequestException:
-        raise ProviderUnavailable(f"{provider.service_name} could not be reached.") from None
+    response = _call_provider(
+        provider, "POST", provider.token_url(origin), timeout, data=form, headers={"Accept": "application/json"}
+    )
     body = _json_or_none(response)
     if response.status_code >= 500 or not isinstance(body, dict):
         raise ProviderUnavailable(

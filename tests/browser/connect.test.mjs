@@ -12,21 +12,17 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:http";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { chromium } from "playwright-core";
+import { launchChromium, requiredEnv, screenshot, withTimeout } from "./support.mjs";
 
 const API_URL = requiredEnv("TETHER_API_URL").replace(/\/+$/, "");
 const PROJECT_ID = requiredEnv("TETHER_PROJECT_ID");
 const USER_TOKEN = requiredEnv("TETHER_USER_TOKEN");
 const USER_TOKEN_2 = requiredEnv("TETHER_USER_TOKEN_2");
-const CHROMIUM = process.env.TETHER_CHROMIUM || "/usr/bin/chromium";
-const SCREENSHOT_DIR = process.env.TETHER_SCREENSHOT_DIR || "";
 const API_ORIGIN = new URL(API_URL).origin;
 
 // Every wait is bounded; the whole file stays well under 30 s.
-const LAUNCH_TIMEOUT_MS = 15_000;
 const ACTION_TIMEOUT_MS = 5_000;
 const NAVIGATION_TIMEOUT_MS = 10_000;
 const HTTP_TIMEOUT_MS = 5_000;
@@ -34,17 +30,6 @@ const TEST_TIMEOUT_MS = 25_000;
 const HOOK_TIMEOUT_MS = 20_000;
 // The success page closes itself after 1.5 s; allow for a slow machine.
 const SELF_CLOSE_TIMEOUT_MS = 6_000;
-
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 // The customer's page: it records every message it receives and opens the popup on a click,
 // as a real "Connect" button would (so no popup blocker is involved).
@@ -63,25 +48,7 @@ const OPENER_HTML = `<!doctype html>
 </script>
 </body></html>`;
 
-function requiredEnv(name) {
-  const value = process.env[name];
-  if (!value) {
-    throw new Error(`${name} must be set (see the comment at the top of this file)`);
-  }
-  return value;
-}
 
-async function withTimeout(promise, ms, message) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${message} (after ${ms} ms)`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function newMetaKeyId() {
   return `browser-${randomBytes(12).toString("hex")}`;
@@ -122,11 +89,6 @@ function sessionStatus(userToken, oauthMetaKeyId) {
   return getJson(`/projects/${PROJECT_ID}/sdk/actions/session-id/${encodeURIComponent(oauthMetaKeyId)}`, userToken);
 }
 
-async function screenshot(page, name) {
-  if (SCREENSHOT_DIR) {
-    await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
-  }
-}
 
 async function waitForMessage(opener, type) {
   try {
@@ -161,12 +123,7 @@ describe("connect popup in headless Chromium", () => {
       server.listen(0, "127.0.0.1", resolve);
     });
     openerOrigin = `http://127.0.0.1:${server.address().port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      timeout: LAUNCH_TIMEOUT_MS,
-    });
+    browser = await launchChromium();
   }, { timeout: HOOK_TIMEOUT_MS });
 
   after(async () => {

@@ -12,18 +12,14 @@
 // Started by tests/test_browser.py; run by hand with `node --test tests/browser/`.
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { chromium } from "playwright-core";
+import { launchChromium, requiredEnv, screenshot, withTimeout } from "./support.mjs";
 
 const API_URL = requiredEnv("TETHER_API_URL").replace(/\/+$/, "");
-const CHROMIUM = process.env.TETHER_CHROMIUM || "/usr/bin/chromium";
-const SCREENSHOT_DIR = process.env.TETHER_SCREENSHOT_DIR || "";
 const API_ORIGIN = new URL(API_URL).origin;
 
 // Every wait is bounded; the whole file stays well under 30 s.
-const LAUNCH_TIMEOUT_MS = 15_000;
 const ACTION_TIMEOUT_MS = 5_000;
 const NAVIGATION_TIMEOUT_MS = 10_000;
 // The SDK polls the connect session about once a second, then reloads the user.
@@ -32,17 +28,6 @@ const TEST_TIMEOUT_MS = 25_000;
 const HOOK_TIMEOUT_MS = 20_000;
 // The success page closes itself after 1.5 s; allow for a slow machine.
 const SELF_CLOSE_TIMEOUT_MS = 6_000;
-
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 // The sandbox user to log in as on the consent page (the last one offered when it is missing).
 const PREFERRED_USER = "alicebaker";
@@ -72,13 +57,6 @@ const KNOWN_CONSOLE_ERRORS = [
   },
 ];
 
-function requiredEnv(name) {
-  const value = process.env[name];
-  if (!value) {
-    throw new Error(`${name} must be set (see the comment at the top of this file)`);
-  }
-  return value;
-}
 
 // Chromium's own message for a response with an error status, located at the response's URL.
 function isFailedLoad(message, status, urlMatches) {
@@ -92,23 +70,7 @@ function isFailedLoad(message, status, urlMatches) {
   }
 }
 
-async function withTimeout(promise, ms, message) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${message} (after ${ms} ms)`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
-async function screenshot(page, name) {
-  if (SCREENSHOT_DIR) {
-    await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
-  }
-}
 
 async function textOf(page, selector) {
   return ((await page.locator(selector).textContent()) ?? "").trim();
@@ -140,12 +102,7 @@ describe("demo page in headless Chromium", () => {
   let chosenSiteId;
 
   before(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      timeout: LAUNCH_TIMEOUT_MS,
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 900, height: 1000 } });
     context.setDefaultTimeout(ACTION_TIMEOUT_MS);
     context.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
