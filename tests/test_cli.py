@@ -123,3 +123,13 @@ def test_rotation_skips_a_value_changed_meanwhile(aws_env: None) -> None:
     report = rotate_data_keys(services.secrets, services.settings.data_keys_secret_id, services.sealed_items)
     assert report.changed_meanwhile == 1
     assert report.reencrypted == 0
+
+
+def test_dev_keys_set_stores_the_secret(aws_env: None, secret_watch: Any) -> None:
+    secret = "dev-secret-" + "d" * 30
+    secret_watch.add(secret)
+    result = CliRunner().invoke(cli, ["dev-keys", "set", "--client-id", "4242"], input=secret + "\n")
+    assert result.exit_code == 0, result.output
+    assert secret not in result.output
+    stored = boto3.client("secretsmanager").get_secret_value(SecretId="tether/test/dev-keys")["SecretString"]
+    assert json.loads(stored) == {"wordpress": {"clientId": "4242", "clientSecret": secret}}

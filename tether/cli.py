@@ -124,6 +124,25 @@ def token(project_id: str | None, user_id: str, ttl: int, key_file: str | None, 
         raise click.ClickException(f"Cannot sign with this key: {exc}") from None
 
 
+@cli.group("dev-keys")
+def dev_keys() -> None:
+    """The deployment's development OAuth keys (used by projects that leave theirs blank)."""
+
+
+@dev_keys.command("set")
+@click.option("--client-id", required=True, help="Client ID of the deployment's WordPress.com app.")
+@click.option("--client-secret", prompt=True, hide_input=True, help="Its client secret (prompted for when not given).")
+def dev_keys_set(client_id: str, client_secret: str) -> None:
+    """Store the development keys in Secrets Manager (`<prefix>/dev-keys`)."""
+    from tether import provision
+
+    if not client_id.strip() or not client_secret.strip():
+        raise click.ClickException("Both the client id and the client secret are needed.")
+    provision.ensure_deployment()
+    provision.store_dev_keys(client_id.strip(), client_secret.strip())
+    click.echo("Development keys stored.")
+
+
 @cli.group()
 def keys() -> None:
     """Manage the deployment's data-encryption keys."""
