@@ -134,3 +134,26 @@ def test_invalid_cursor_is_a_400(aws_env: None) -> None:
 
     with pytest.raises(BadRequest):
         get_services().users.list_users("p", 10, "!!!not-a-cursor")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "image/png"])
+def test_any_content_type_on_a_get_gets_tethers_answer(api: Api, project: ProjectHandle, content_type: str) -> None:
+    response = api.call(
+        "GET", f"/projects/{project.id}/sdk/me", token=project.token(), headers={"Content-Type": content_type}
+    )
+    assert response.status == 200
+    unauthorised = api.call("GET", f"/projects/{project.id}/users", headers={"Content-Type": content_type})
+    assert_refused(unauthorised, status=401)
+
+
+def test_html_pages_fail_as_html(api: Api, project: ProjectHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.api import connect
+
+    def explode(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(connect.connect_service, "complete_oauth", explode)
+    page = api.call("GET", "/oauth/callback?state=x&code=y")
+    assert page.status == 500
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert b"Something went wrong" in page.body

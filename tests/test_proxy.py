@@ -326,3 +326,12 @@ def test_media_upload_and_exact_image_bytes(
     assert image.status == 200
     assert image.headers["Content-Type"] == "image/png"
     assert image.body == PNG_1X1
+
+
+def test_proxy_cors_allows_the_sdk_headers(api: Api, project: ProjectHandle) -> None:
+    response = api.call("GET", f"/projects/{project.id}/sdk/proxy/wordpress/v1.1/me", token=project.token())
+    allowed = {h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")}
+    expected = {"authorization", "content-type", "x-paragon-sdk-version", "x-paragon-credential", "idempotency-key"}
+    assert expected <= allowed
+    assert all(len(h) > 1 for h in allowed)
+    assert response.headers["Access-Control-Expose-Headers"] == "X-Tether-Error"

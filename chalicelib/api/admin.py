@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib.api.auth import admin_project
-from chalicelib.api.http import ACCEPT_ANY_BODY, json_body, json_errors, json_response
+from chalicelib.api.http import json_body, json_response, json_route
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.models import ProjectConfig
 from chalicelib.domain.providers import get_provider
@@ -19,8 +19,7 @@ def _authorise(project_id: str) -> ProjectConfig:
     return admin_project(admin.current_request, project_id)
 
 
-@admin.route("/projects/{project_id}", methods=["GET"])
-@json_errors
+@json_route(admin, "/projects/{project_id}", ["GET"])
 def get_project(project_id: str) -> Response:
     """The project's id, name and creation date."""
     config = _authorise(project_id)
@@ -28,8 +27,7 @@ def get_project(project_id: str) -> Response:
     return json_response({"id": project.id, "name": project.name, "createdAt": project.created_at})
 
 
-@admin.route("/projects/{project_id}/integrations/{integration_type}", methods=["GET"])
-@json_errors
+@json_route(admin, "/projects/{project_id}/integrations/{integration_type}", ["GET"])
 def get_integration(project_id: str, integration_type: str) -> Response:
     """The project's settings for one integration (client secret masked)."""
     config = _authorise(project_id)
@@ -37,8 +35,7 @@ def get_integration(project_id: str, integration_type: str) -> Response:
     return json_response(integrations.settings_view(integrations.effective_settings(config, provider)))
 
 
-@admin.route("/projects/{project_id}/integrations/{integration_type}", methods=["PUT"], content_types=ACCEPT_ANY_BODY)
-@json_errors
+@json_route(admin, "/projects/{project_id}/integrations/{integration_type}", ["PUT"])
 def put_integration(project_id: str, integration_type: str) -> Response:
     """Replace the project's settings for one integration."""
     services = get_services()
@@ -57,16 +54,14 @@ def put_integration(project_id: str, integration_type: str) -> Response:
     return json_response(integrations.settings_view(saved))
 
 
-@admin.route("/projects/{project_id}/signing-keys", methods=["GET"])
-@json_errors
+@json_route(admin, "/projects/{project_id}/signing-keys", ["GET"])
 def list_signing_keys(project_id: str) -> Response:
     """Every public key registered to verify this project's user tokens."""
     config = _authorise(project_id)
     return json_response({"signingKeys": [signing_keys.signing_key_view(k) for k in config.signing_keys]})
 
 
-@admin.route("/projects/{project_id}/signing-keys", methods=["POST"], content_types=ACCEPT_ANY_BODY)
-@json_errors
+@json_route(admin, "/projects/{project_id}/signing-keys", ["POST"])
 def add_signing_key(project_id: str) -> Response:
     """Register a PEM public key (RSA >= 2048 or EC P-256); returns its `kid`."""
     services = get_services()
@@ -83,8 +78,7 @@ def add_signing_key(project_id: str) -> Response:
     return json_response(signing_keys.signing_key_view(key), status=201)
 
 
-@admin.route("/projects/{project_id}/signing-keys/{kid}", methods=["DELETE"])
-@json_errors
+@json_route(admin, "/projects/{project_id}/signing-keys/{kid}", ["DELETE"])
 def delete_signing_key(project_id: str, kid: str) -> Response:
     """Stop accepting user tokens signed with this key."""
     services = get_services()

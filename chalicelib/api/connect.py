@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 from chalice.app import Blueprint, Response
 
 from chalicelib.api.auth import sdk_user
-from chalicelib.api.http import SDK_CORS, json_errors, json_response, query_params
-from chalicelib.api.pages import error_page, oauth_nonce_page, portal_placeholder_page, result_page
+from chalicelib.api.http import SDK_CORS, json_response, json_route, query_params
+from chalicelib.api.pages import error_page, html_route, oauth_nonce_page, portal_placeholder_page, result_page
 from chalicelib.domain.errors import TetherError
 from chalicelib.domain.providers import get_provider
 from chalicelib.services import connect as connect_service
@@ -53,15 +53,13 @@ def _build_oauth(project_id: str) -> Response:
     return json_response({"redirectUrl": redirect_url})
 
 
-@connect.route("/v2/projects/{project_id}/sdk/actions/build-oauth", methods=["GET"], cors=SDK_CORS)
-@json_errors
+@json_route(connect, "/v2/projects/{project_id}/sdk/actions/build-oauth", ["GET"], cors=SDK_CORS)
 def build_oauth_v2(project_id: str) -> Response:
     """Open a connect session; answer the provider's consent URL for the popup."""
     return _build_oauth(project_id)
 
 
-@connect.route("/projects/{project_id}/sdk/actions/build-oauth", methods=["GET"], cors=SDK_CORS)
-@json_errors
+@json_route(connect, "/projects/{project_id}/sdk/actions/build-oauth", ["GET"], cors=SDK_CORS)
 def build_oauth(project_id: str) -> Response:
     """Same as the /v2 route (older SDKs)."""
     return _build_oauth(project_id)
@@ -74,7 +72,7 @@ def _binding_cookie(value: str, max_age: int) -> str:
     return f"{BINDING_COOKIE}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
 
 
-@connect.route("/projects/{project_id}/sdk/actions/oauth-nonce", methods=["GET"])
+@html_route(connect, "/projects/{project_id}/sdk/actions/oauth-nonce")
 def oauth_nonce(project_id: str) -> Response:
     """The popup's first page. It binds the popup to the end user (cookie) and tells the opener
     it loaded; the SDK then sends the popup to the consent URL."""
@@ -88,7 +86,7 @@ def oauth_nonce(project_id: str) -> Response:
     return oauth_nonce_page(query_params(request).get("originForPostMessage"), cookie)
 
 
-@connect.route("/oauth/callback", methods=["GET"])
+@html_route(connect, "/oauth/callback")
 def oauth_callback() -> Response:
     """Where the provider sends the popup back: finish the connection and say how it went."""
     services = get_services()
@@ -115,8 +113,7 @@ def _read_cookie(header: str | None) -> str | None:
     return morsel.value if morsel is not None else None
 
 
-@connect.route("/projects/{project_id}/sdk/actions/session-id/{session_id}", methods=["GET"], cors=SDK_CORS)
-@json_errors
+@json_route(connect, "/projects/{project_id}/sdk/actions/session-id/{session_id}", ["GET"], cors=SDK_CORS)
 def get_session(project_id: str, session_id: str) -> Response:
     """Poll a connect session; `connectCredentialId` appears once it finished."""
     services = get_services()
@@ -125,8 +122,7 @@ def get_session(project_id: str, session_id: str) -> Response:
     return json_response(connect_service.session_view(session))
 
 
-@connect.route("/projects/{project_id}/sdk/actions/session-id/{session_id}", methods=["DELETE"], cors=SDK_CORS)
-@json_errors
+@json_route(connect, "/projects/{project_id}/sdk/actions/session-id/{session_id}", ["DELETE"], cors=SDK_CORS)
 def delete_session(project_id: str, session_id: str) -> Response:
     """Forget a connect session (the SDK does this when it stops polling)."""
     _config, user = sdk_user(connect.current_request, project_id)
@@ -134,8 +130,7 @@ def delete_session(project_id: str, session_id: str) -> Response:
     return json_response({"deleted": True})
 
 
-@connect.route("/projects/{project_id}/sdk/credentials", methods=["GET"], cors=SDK_CORS)
-@json_errors
+@json_route(connect, "/projects/{project_id}/sdk/credentials", ["GET"], cors=SDK_CORS)
 def list_credentials(project_id: str) -> Response:
     """The end user's credentials (optionally `?integration=wordpress`); never their tokens."""
     services = get_services()
@@ -146,8 +141,7 @@ def list_credentials(project_id: str) -> Response:
     return json_response(views)
 
 
-@connect.route("/projects/{project_id}/sdk/credentials/{credential_id}", methods=["GET"], cors=SDK_CORS)
-@json_errors
+@json_route(connect, "/projects/{project_id}/sdk/credentials/{credential_id}", ["GET"], cors=SDK_CORS)
 def get_credential(project_id: str, credential_id: str) -> Response:
     """One of the end user's credentials (or the error of a failed connect session)."""
     services = get_services()
@@ -158,8 +152,7 @@ def get_credential(project_id: str, credential_id: str) -> Response:
     return json_response(credential_service.credential_view(config, credential))
 
 
-@connect.route("/projects/{project_id}/sdk/credentials/{credential_id}/check", methods=["POST"], cors=SDK_CORS)
-@json_errors
+@json_route(connect, "/projects/{project_id}/sdk/credentials/{credential_id}/check", ["POST"], cors=SDK_CORS)
 def check_credential(project_id: str, credential_id: str) -> Response:
     """Ask the provider whether the credential's token still works; answers the updated credential."""
     services = get_services()
@@ -174,8 +167,7 @@ def check_credential(project_id: str, credential_id: str) -> Response:
     return json_response(credential_service.credential_view(config, checked))
 
 
-@connect.route("/projects/{project_id}/sdk/integrations/{integration_id}", methods=["DELETE"], cors=SDK_CORS)
-@json_errors
+@json_route(connect, "/projects/{project_id}/sdk/integrations/{integration_id}", ["DELETE"], cors=SDK_CORS)
 def uninstall_integration(project_id: str, integration_id: str) -> Response:
     """The SDK's `uninstallIntegration`: delete the credential named by `X-Paragon-Credential`
     (or all of the user's credentials of that integration) with their encrypted tokens."""
@@ -193,7 +185,7 @@ def uninstall_integration(project_id: str, integration_id: str) -> Response:
     return json_response({"deletedCredentialIds": deleted})
 
 
-@connect.route("/connect/ui", methods=["GET"])
+@html_route(connect, "/connect/ui")
 def connect_portal() -> Response:
     """The SDK always frames `CONNECT_PUBLIC_URL/ui`; Tether has no hosted portal (headless only)."""
     return portal_placeholder_page()

@@ -10,28 +10,32 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import CORSConfig, Request, Response
+from chalice.app import Blueprint, CORSConfig, Request, Response
 
 from chalicelib.domain.errors import BadRequest, NotFound, PayloadTooLarge, TetherError, UnsupportedMediaType
 
 log = logging.getLogger("tether.api")
 
+ERROR_HEADER = "X-Tether-Error"
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 ACCEPT_ANY_BODY = ["*/*"]
 
-SDK_CORS = CORSConfig(
+# Headers the Paragon SDK sends (it always sends Authorization, so `*` alone would not do).
+SDK_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Accept",
+    "X-Paragon-SDK-Version",
+    "X-Paragon-Credential",
+    "X-Paragon-Configuration-Id",
+    "X-Paragon-Use-Sdk-Auth",
+    "X-Paragon-Preview-Mode",
+]
+SDK_CORS = CORSConfig(allow_origin="*", allow_headers=SDK_REQUEST_HEADERS, expose_headers=[ERROR_HEADER], max_age=600)
+PROXY_CORS = CORSConfig(
     allow_origin="*",
-    expose_headers=["X-Tether-Error"],
-    allow_headers=[
-        "Authorization",
-        "Content-Type",
-        "Accept",
-        "X-Paragon-SDK-Version",
-        "X-Paragon-Credential",
-        "X-Paragon-Configuration-Id",
-        "X-Paragon-Use-Sdk-Auth",
-        "X-Paragon-Preview-Mode",
-    ],
+    allow_headers=[*SDK_REQUEST_HEADERS, "Idempotency-Key", "X-Idempotency-Key"],
+    expose_headers=[ERROR_HEADER],
     max_age=600,
 )
 
@@ -41,9 +45,6 @@ View = Callable[..., Response]
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response that caches nowhere."""
     return Response(body=json.dumps(body), status_code=status, headers={**JSON_HEADERS, **(headers or {})})
-
-
-ERROR_HEADER = "X-Tether-Error"
 
 
 def error_response(error: TetherError) -> Response:
@@ -73,6 +74,19 @@ def json_errors(view: View) -> View:
             return error_response(TetherError("Internal server error.", code="internal_error"))
 
     return wrapper
+
+
+def json_route(
+    blueprint: Blueprint, path: str, methods: list[str], cors: CORSConfig | None = None
+) -> Callable[[View], View]:
+    """Register a JSON route: every request Content-Type reaches the view (which decides what it
+    accepts), and every error leaves as `{"message", "code"}`."""
+
+    def register(view: View) -> View:
+        blueprint.route(path, methods=methods, cors=cors, content_types=ACCEPT_ANY_BODY)(json_errors(view))
+        return view
+
+    return register
 
 
 def json_body(request: Request, max_bytes: int) -> dict[str, Any]:

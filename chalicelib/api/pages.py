@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import json
+import logging
 import secrets
+import traceback
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
-from chalice.app import Response
+from chalice.app import Blueprint, Response
+
+from chalicelib.domain.errors import TetherError
+
+log = logging.getLogger("tether.api")
+HtmlView = Callable[..., Response]
 
 BASE_HEADERS = {
     "Content-Type": "text/html; charset=utf-8",
@@ -103,3 +113,23 @@ def portal_placeholder_page() -> Response:
         "call <code>paragon.setHeadless(true)</code> and build your own connect UI.</p>"
     )
     return _page("Connect Portal", body, "", 200, frame_ancestors="*")
+
+
+def html_route(blueprint: Blueprint, path: str) -> Callable[[HtmlView], HtmlView]:
+    """Register a GET route answering an HTML page; errors become HTML error pages too."""
+
+    def register(view: HtmlView) -> HtmlView:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Response:
+            try:
+                return view(*args, **kwargs)
+            except TetherError as error:
+                return error_page("Something went wrong", error.message, error.status)
+            except Exception as exc:  # noqa: BLE001 - the page must stay a page, never chalice's JSON 500
+                log.error("unhandled %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+                return error_page("Something went wrong", "Tether could not show this page.", 500)
+
+        blueprint.route(path, methods=["GET"], content_types=["*/*"])(guarded)
+        return view
+
+    return register

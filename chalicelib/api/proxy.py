@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Blueprint, CORSConfig, Response
+from chalice.app import Blueprint, Response
 
 from chalicelib.api.auth import sdk_user
-from chalicelib.api.http import ACCEPT_ANY_BODY, SDK_CORS, json_errors
+from chalicelib.api.http import PROXY_CORS, json_route
 from chalicelib.domain.errors import PayloadTooLarge
 from chalicelib.domain.proxy_paths import MAX_SEGMENTS
 from chalicelib.services import proxy as proxy_service
@@ -21,11 +21,6 @@ from chalicelib.wiring import get_services
 proxy = Blueprint(__name__)
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-PROXY_CORS = CORSConfig(
-    allow_origin="*",
-    allow_headers=[*(SDK_CORS.allow_headers or []), "Idempotency-Key", "X-Idempotency-Key"],
-    max_age=600,
-)
 _SEGMENT_NAMES = [f"p{i}" for i in range(1, MAX_SEGMENTS + 1)]
 
 
@@ -58,12 +53,11 @@ def _register(depth: int) -> None:
     names = _SEGMENT_NAMES[:depth]
     path = "/projects/{project_id}/sdk/proxy/{integration}/" + "/".join("{" + n + "}" for n in names)
 
-    @json_errors
     def view(project_id: str, integration: str, **segments: Any) -> Response:
         return _forward(project_id, integration, [str(segments[n]) for n in names])
 
     view.__name__ = f"proxy_depth_{depth}"
-    proxy.route(path, methods=METHODS, cors=PROXY_CORS, content_types=ACCEPT_ANY_BODY)(view)
+    json_route(proxy, path, METHODS, cors=PROXY_CORS)(view)
 
 
 for _depth in range(1, MAX_SEGMENTS + 1):

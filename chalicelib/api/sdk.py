@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib.api.auth import sdk_user
-from chalicelib.api.http import ACCEPT_ANY_BODY, SDK_CORS, json_body, json_errors, json_response
+from chalicelib.api.http import SDK_CORS, json_body, json_response, json_route
 from chalicelib.services import end_users
 from chalicelib.services.integrations import sdk_integrations
 from chalicelib.wiring import get_services
@@ -13,8 +13,7 @@ from chalicelib.wiring import get_services
 sdk = Blueprint(__name__)
 
 
-@sdk.route("/projects/{project_id}/sdk/me", methods=["GET"], cors=SDK_CORS)
-@json_errors
+@json_route(sdk, "/projects/{project_id}/sdk/me", ["GET"], cors=SDK_CORS)
 def get_me(project_id: str) -> Response:
     """The end user, their integrations' connection state and the project's features."""
     services = get_services()
@@ -24,8 +23,7 @@ def get_me(project_id: str) -> Response:
     return json_response(end_users.me_view(config, user, credentials))
 
 
-@sdk.route("/projects/{project_id}/sdk/me", methods=["PATCH"], cors=SDK_CORS, content_types=ACCEPT_ANY_BODY)
-@json_errors
+@json_route(sdk, "/projects/{project_id}/sdk/me", ["PATCH"], cors=SDK_CORS)
 def patch_me(project_id: str) -> Response:
     """Replace the end user's metadata (`{"meta": {...}}`)."""
     services = get_services()
@@ -36,8 +34,7 @@ def patch_me(project_id: str) -> Response:
     return json_response(end_users.me_view(config, user, credentials))
 
 
-@sdk.route("/projects/{project_id}/sdk/integrations", methods=["GET"], cors=SDK_CORS)
-@json_errors
+@json_route(sdk, "/projects/{project_id}/sdk/integrations", ["GET"], cors=SDK_CORS)
 def list_integrations(project_id: str) -> Response:
     """The project's integrations, in the shape the SDK needs to install them."""
     config, verified = sdk_user(sdk.current_request, project_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib.api.auth import admin_project
-from chalicelib.api.http import json_errors, json_response, query_params
+from chalicelib.api.http import json_response, json_route, query_params
 from chalicelib.domain.errors import BadRequest, NotFound
 from chalicelib.domain.models import EndUser
 from chalicelib.services.credentials import admin_credential_view, delete_credential
@@ -20,8 +20,7 @@ def _user_view(user: EndUser) -> dict[str, object]:
     return {"id": user.user_id, "meta": user.meta, "createdAt": user.created_at, "lastSeenAt": user.last_seen_at}
 
 
-@users.route("/projects/{project_id}/users", methods=["GET"])
-@json_errors
+@json_route(users, "/projects/{project_id}/users", ["GET"])
 def list_users(project_id: str) -> Response:
     """End users, newest first: `?limit=` (1-100, default 25) and `?cursor=` from `nextCursor`."""
     config = admin_project(users.current_request, project_id)
@@ -33,8 +32,7 @@ def list_users(project_id: str) -> Response:
     return json_response({"users": [_user_view(u) for u in page], "nextCursor": cursor})
 
 
-@users.route("/projects/{project_id}/users/{user_id}", methods=["GET"])
-@json_errors
+@json_route(users, "/projects/{project_id}/users/{user_id}", ["GET"])
 def get_user(project_id: str, user_id: str) -> Response:
     """One end user with their credentials (status, account, blog, scopes, dates; no tokens)."""
     services = get_services()
@@ -46,8 +44,7 @@ def get_user(project_id: str, user_id: str) -> Response:
     return json_response({**_user_view(user), "credentials": [admin_credential_view(c) for c in credentials]})
 
 
-@users.route("/projects/{project_id}/users/{user_id}/credentials/{credential_id}", methods=["DELETE"])
-@json_errors
+@json_route(users, "/projects/{project_id}/users/{user_id}/credentials/{credential_id}", ["DELETE"])
 def delete_user_credential(project_id: str, user_id: str, credential_id: str) -> Response:
     """Delete one of a user's credentials and its encrypted token."""
     services = get_services()

@@ -10,7 +10,7 @@ from urllib.parse import urlencode, urlsplit
 from chalicelib.adapters.connections import CredentialRepository
 from chalicelib.adapters.upstream import OutboundRequest, RetryPolicy, UpstreamResponse, send
 from chalicelib.config import Settings
-from chalicelib.domain.errors import IntegrationNotConnected, TetherError
+from chalicelib.domain.errors import BadRequest, IntegrationNotConnected, TetherError
 from chalicelib.domain.models import CREDENTIAL_INVALID, ProjectConfig
 from chalicelib.domain.providers import Provider, get_provider
 from chalicelib.domain.proxy_paths import api_path
@@ -148,7 +148,7 @@ def _upstream_url(origin: str, path: str, query: list[tuple[str, str]]) -> str:
     url = origin.rstrip("/") + path + (("?" + urlencode(query)) if query else "")
     # Defence in depth: whatever the path held, the request stays on the provider's origin.
     if urlsplit(url).netloc != urlsplit(origin).netloc:
-        raise TetherError("Refusing to call another origin.", code="invalid_proxy_path")
+        raise BadRequest("The proxy path would leave the provider's API origin.", code="invalid_proxy_path")
     return url
 
 
