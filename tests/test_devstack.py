@@ -1,5 +1,6 @@
 """Black-box tests of `tether dev`: the state file, the SDK routes over real HTTP, CORS, safe logs,
-and the real `@useparagon/connect` SDK (under Node.js) authenticating against the stack."""
+and the real `@useparagon/connect` SDK (under Node.js) authenticating and connecting a sandbox
+WordPress.com account against the stack."""
 
 from __future__ import annotations
 
@@ -38,6 +39,10 @@ SDK_REQUEST_HEADERS = (
     "X-Paragon-Configuration-Id",
 )
 NODE_USER = "node-sdk-user"
+# The connect tests (tests/node/connect.test.mjs) each need a user of their own: node runs the test
+# files in parallel, and authenticate.test.mjs expects NODE_USER to have no connections.
+NODE_CONNECT_USER = "node-sdk-connect-user"
+NODE_DENY_USER = "node-sdk-deny-user"
 HTTP_TIMEOUT = 10
 
 
@@ -136,6 +141,9 @@ def test_real_sdk_authenticates_under_node(stack: StackUnderTest) -> None:
         "TETHER_API_URL": stack.api_url,
         "TETHER_PROJECT_ID": stack.project_id,
         "TETHER_USER_TOKEN": stack.token(NODE_USER),
+        "TETHER_WPCOM_ORIGIN": stack.state["wpcomOrigin"],
+        "TETHER_CONNECT_USER_TOKEN": stack.token(NODE_CONNECT_USER),
+        "TETHER_DENY_USER_TOKEN": stack.token(NODE_DENY_USER),
     }
     result = subprocess.run(
         [node, "--test", "tests/node/"],

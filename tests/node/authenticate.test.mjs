@@ -5,124 +5,16 @@
 // Started by tests/test_devstack.py; run by hand with `node --test tests/node/`.
 
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
 import { before, describe, test } from "node:test";
+
+import { loadParagon } from "./shim.mjs";
 
 const API_URL = process.env.TETHER_API_URL;
 const PROJECT_ID = process.env.TETHER_PROJECT_ID;
 const USER_TOKEN = process.env.TETHER_USER_TOKEN;
 const EXPECTED_USER_ID = "node-sdk-user";
 
-// --- A minimal browser shim, installed before the SDK is loaded ---------------------------
-
-function makeElement(tagName) {
-  return {
-    tagName: String(tagName).toUpperCase(),
-    style: {},
-    attributes: {},
-    children: [],
-    setAttribute(name, value) {
-      this.attributes[name] = String(value);
-    },
-    getAttribute(name) {
-      return this.attributes[name] ?? null;
-    },
-    appendChild(child) {
-      this.children.push(child);
-      return child;
-    },
-    removeChild(child) {
-      this.children = this.children.filter((c) => c !== child);
-      return child;
-    },
-    remove() {},
-    addEventListener() {},
-    removeEventListener() {},
-    getBoundingClientRect() {
-      return { top: 0, left: 0, width: 0, height: 0 };
-    },
-    contentWindow: null,
-  };
-}
-
-function makeLocalStorage() {
-  const items = new Map();
-  return {
-    getItem: (key) => (items.has(key) ? items.get(key) : null),
-    setItem: (key, value) => void items.set(key, String(value)),
-    removeItem: (key) => void items.delete(key),
-    clear: () => items.clear(),
-    key: (index) => [...items.keys()][index] ?? null,
-    get length() {
-      return items.size;
-    },
-  };
-}
-
-const openedPopups = [];
-
-const documentShim = {
-  readyState: "complete",
-  body: makeElement("body"),
-  head: makeElement("head"),
-  createElement: makeElement,
-  querySelector: () => null,
-  querySelectorAll: () => [],
-  getElementById: () => null,
-  addEventListener() {},
-  removeEventListener() {},
-};
-
-const windowShim = {
-  document: documentShim,
-  localStorage: makeLocalStorage(),
-  location: { origin: "http://localhost:3000", href: "http://localhost:3000/" },
-  innerWidth: 1280,
-  innerHeight: 800,
-  addEventListener() {},
-  removeEventListener() {},
-  postMessage() {},
-  open(url) {
-    // A popup whose navigation is recorded (a test may follow it over HTTP like a browser).
-    let href = url;
-    const popup = {
-      closed: false,
-      opener: null,
-      history: [url],
-      location: {
-        get href() {
-          return href;
-        },
-        set href(value) {
-          href = value;
-          popup.history.push(value);
-        },
-      },
-      close() {
-        popup.closed = true;
-      },
-      postMessage() {},
-    };
-    openedPopups.push(popup);
-    return popup;
-  },
-};
-
-globalThis.window = windowShim;
-globalThis.document = documentShim;
-
-// The SDK's response cache schedules 5 s expiry timers; keep them from holding the process open.
-const realSetTimeout = globalThis.setTimeout;
-globalThis.setTimeout = function unrefSetTimeout(...args) {
-  const handle = realSetTimeout(...args);
-  if (handle && typeof handle.unref === "function") handle.unref();
-  return handle;
-};
-
-const require = createRequire(import.meta.url);
-const { paragon } = require("@useparagon/connect");
-
-// -------------------------------------------------------------------------------------------
+const paragon = loadParagon();
 
 function decodeJwtPayload(token) {
   const payload = token.split(".")[1];
