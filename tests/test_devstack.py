@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from tests.devstack import RunningDevStack
+from tether.sandbox_connect import connect_over_http
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NODE_DIR = REPO_ROOT / "tests" / "node"
@@ -43,6 +44,8 @@ NODE_USER = "node-sdk-user"
 # files in parallel, and authenticate.test.mjs expects NODE_USER to have no connections.
 NODE_CONNECT_USER = "node-sdk-connect-user"
 NODE_DENY_USER = "node-sdk-deny-user"
+# Connected before the Node tests run, for the proxy snippets (tests/node/proxy.test.mjs).
+NODE_PROXY_USER = "node-sdk-proxy-user"
 HTTP_TIMEOUT = 10
 
 
@@ -135,7 +138,12 @@ def test_unknown_route_is_a_json_404_without_the_token(stack: StackUnderTest) ->
 def test_real_sdk_authenticates_under_node(stack: StackUnderTest) -> None:
     node = shutil.which("node")
     if node is None or not (NODE_DIR / "node_modules" / "@useparagon" / "connect").is_dir():
-        pytest.skip("Node.js or tests/node/node_modules (npm ci in tests/node) is missing")
+        reason = "Node.js or tests/node/node_modules (npm ci in tests/node) is missing"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    proxy_token = stack.token(NODE_PROXY_USER)
+    connect_over_http(stack.api_url, stack.project_id, proxy_token)
     env = {
         **os.environ,
         "TETHER_API_URL": stack.api_url,
@@ -144,6 +152,7 @@ def test_real_sdk_authenticates_under_node(stack: StackUnderTest) -> None:
         "TETHER_WPCOM_ORIGIN": stack.state["wpcomOrigin"],
         "TETHER_CONNECT_USER_TOKEN": stack.token(NODE_CONNECT_USER),
         "TETHER_DENY_USER_TOKEN": stack.token(NODE_DENY_USER),
+        "TETHER_PROXY_USER_TOKEN": proxy_token,
     }
     result = subprocess.run(
         [node, "--test", "tests/node/"],

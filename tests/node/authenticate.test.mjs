@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 
-import { loadParagon } from "./shim.mjs";
+import { loadParagon, configureForTether } from "./shim.mjs";
 
 const API_URL = process.env.TETHER_API_URL;
 const PROJECT_ID = process.env.TETHER_PROJECT_ID;
@@ -31,18 +31,7 @@ function withForgedSignature(token) {
 }
 
 function configure() {
-  const base = API_URL.replace(/\/+$/, "");
-  paragon.configureGlobal(
-    { host: base },
-    {
-      ZEUS_PUBLIC_URL: base,
-      HERMES_PUBLIC_URL: base,
-      WORKER_PROXY_PUBLIC_URL: base,
-      PASSPORT_PUBLIC_URL: base,
-      CONNECT_PUBLIC_URL: `${base}/connect`,
-    },
-  );
-  paragon.setHeadless(true);
+  configureForTether(paragon, API_URL);
 }
 
 describe("@useparagon/connect against Tether", () => {

@@ -16,7 +16,7 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 
-import { browser, loadParagon, realSetTimeout, SDK_PAGE_ORIGIN, withTimeout } from "./shim.mjs";
+import { browser, loadParagon, realSetTimeout, SDK_PAGE_ORIGIN, withTimeout, configureForTether } from "./shim.mjs";
 
 const API_URL = (process.env.TETHER_API_URL ?? "").replace(/\/+$/, "");
 const PROJECT_ID = process.env.TETHER_PROJECT_ID;
@@ -173,17 +173,7 @@ function drivePopup({ decision, wpcomUser }) {
 // --- Helpers ---------------------------------------------------------------------------------
 
 function configure() {
-  paragon.configureGlobal(
-    { host: API_URL },
-    {
-      ZEUS_PUBLIC_URL: API_URL,
-      HERMES_PUBLIC_URL: API_URL,
-      WORKER_PROXY_PUBLIC_URL: API_URL,
-      PASSPORT_PUBLIC_URL: API_URL,
-      CONNECT_PUBLIC_URL: `${API_URL}/connect`,
-    },
-  );
-  paragon.setHeadless(true);
+  configureForTether(paragon, API_URL);
 }
 
 async function sdkGet(path, token) {

@@ -206,3 +206,19 @@ export function loadParagon() {
   const require = createRequire(import.meta.url);
   return require("@useparagon/connect").paragon;
 }
+
+/** Points the SDK at one Tether base URL for every service, headless, as the README shows. */
+export function configureForTether(paragon, apiUrl) {
+  const base = apiUrl.replace(/\/+$/, "");
+  paragon.configureGlobal(
+    { host: base },
+    {
+      ZEUS_PUBLIC_URL: base,
+      HERMES_PUBLIC_URL: base,
+      WORKER_PROXY_PUBLIC_URL: base,
+      PASSPORT_PUBLIC_URL: base,
+      CONNECT_PUBLIC_URL: `${base}/connect`,
+    },
+  );
+  paragon.setHeadless(true);
+}
