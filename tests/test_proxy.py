@@ -257,13 +257,21 @@ def test_response_headers_pass_through_without_hop_by_hop_or_cookies(
         "/rest/v1.1/me",
         200,
         {"ok": True},
-        headers={"Set-Cookie": "wpcom=secret", "X-Wpcom-Request": "abc", "Keep-Alive": "timeout=5"},
+        headers={
+            "Set-Cookie": "wpcom=secret",
+            "X-Wpcom-Request": "abc",
+            "Keep-Alive": "timeout=5",
+            "Access-Control-Allow-Origin": "https://evil.example",
+            "X-Tether-Error": "spoofed",
+        },
     )
     response = proxy(api, project, "v1.1/me")
     headers = {k.lower(): v for k, v in response.headers.items()}
     assert headers["x-wpcom-request"] == "abc"
     assert "set-cookie" not in headers
     assert "keep-alive" not in headers
+    assert "x-tether-error" not in headers
+    assert headers["access-control-allow-origin"] == "*"
     assert response.json == {"ok": True}
 
 

@@ -91,9 +91,11 @@ class CredentialRepository:
             items = [item]
         else:
             try:
+                # Strongly consistent: a call right after connecting must see the new credential.
                 page = self._table.query(
                     KeyConditionExpression=KeyCondition(keys.PK).eq(keys.user_partition(project_id, user_id))
                     & KeyCondition(keys.SK).begins_with(keys.CREDENTIAL_PREFIX),
+                    ConsistentRead=True,
                 )
             except ClientError as exc:
                 raise storage_error(exc) from None

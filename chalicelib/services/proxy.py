@@ -61,6 +61,9 @@ DROPPED_RESPONSE_HEADERS = frozenset(
 )
 
 
+DROPPED_RESPONSE_PREFIXES = ("access-control-", "x-tether-")
+
+
 class UpstreamThrottled(TetherError):
     """The provider kept throttling (429 or its HTML limit page) after the retries allowed."""
 
@@ -136,10 +139,12 @@ def proxy_request(
 
 
 def response_headers(response: UpstreamResponse) -> dict[str, str | list[str]]:
-    """Upstream headers to pass back: hop-by-hop headers and Set-Cookie removed."""
+    """Upstream headers to pass back: hop-by-hop headers and Set-Cookie removed, and the
+    provider's own CORS or `X-Tether-*` headers too (Tether's answer sets those)."""
     merged: dict[str, list[str]] = {}
     for name, value in response.headers:
-        if name.lower() not in DROPPED_RESPONSE_HEADERS:
+        lowered = name.lower()
+        if lowered not in DROPPED_RESPONSE_HEADERS and not lowered.startswith(DROPPED_RESPONSE_PREFIXES):
             merged.setdefault(name, []).append(value)
     return {name: values[0] if len(values) == 1 else values for name, values in merged.items()}
 
