@@ -37,8 +37,20 @@ def cli() -> None:
 def dev(host: str, port: int, wpcom_origin: str | None, wpcom_port: int | None, state_file: str) -> None:
     """Run the local stack (moto, WordPress.com sandbox, API) until interrupted. Data is in memory."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    import ipaddress
+
     from tether.devstack import start_dev_stack
 
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        click.echo(
+            f"WARNING: serving the local stack on {host}, not loopback. It is a development stack: its demo "
+            "page hands a user token to anyone who loads it. Keep it on 127.0.0.1 unless you know why not.",
+            err=True,
+        )
     if wpcom_port is None:
         wpcom_port = port + 1 if port else 0
     stack = start_dev_stack(host, port, wpcom_origin, wpcom_port, Path(state_file))
