@@ -4,7 +4,6 @@ REST conventions, fault injection and request recording."""
 from __future__ import annotations
 
 import html
-import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -28,16 +27,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(autouse=True)
-def quiet_http_client() -> Iterator[None]:
-    """urllib3 logs request URLs (with token-info's token) at DEBUG: client-side, not the sandbox's log."""
-    logger = logging.getLogger("urllib3")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield
-    logger.setLevel(level)
 
 
 @pytest.fixture(scope="module")

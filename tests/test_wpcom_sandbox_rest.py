@@ -3,7 +3,6 @@ delete), likes, comments, media upload and file serving, access control, `fields
 
 from __future__ import annotations
 
-import logging
 import struct
 import zlib
 from collections.abc import Iterator
@@ -30,16 +29,6 @@ def png_1x1() -> bytes:
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
     pixels = zlib.compress(b"\x00\xff\x00\x00")
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-
-
-@pytest.fixture(autouse=True)
-def quiet_http_client() -> Iterator[None]:
-    """urllib3 logs at DEBUG on the client side; keep the captured log to the sandbox's own lines."""
-    logger = logging.getLogger("urllib3")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield
-    logger.setLevel(level)
 
 
 @pytest.fixture(scope="module")

@@ -60,15 +60,7 @@ class CredentialRepository:
 
     def list_for_user(self, project_id: str, user_id: str) -> list[Credential]:
         """All of the user's credentials, oldest first."""
-        try:
-            page = self._table.query(
-                KeyConditionExpression=KeyCondition(keys.PK).eq(keys.user_partition(project_id, user_id))
-                & KeyCondition(keys.SK).begins_with(keys.CREDENTIAL_PREFIX),
-                ConsistentRead=True,
-            )
-        except ClientError as exc:
-            raise storage_error(exc) from None
-        credentials = [_credential(project_id, user_id, item) for item in page.get("Items", [])]
+        credentials = [_credential(project_id, user_id, item) for item in self._items(project_id, user_id)]
         return sorted(credentials, key=lambda c: (c.created_at, c.id))
 
     def get(self, project_id: str, user_id: str, credential_id: str) -> Credential:
@@ -90,16 +82,7 @@ class CredentialRepository:
                 raise NotFound("No such credential.", code="credential_not_found")
             items = [item]
         else:
-            try:
-                # Strongly consistent: a call right after connecting must see the new credential.
-                page = self._table.query(
-                    KeyConditionExpression=KeyCondition(keys.PK).eq(keys.user_partition(project_id, user_id))
-                    & KeyCondition(keys.SK).begins_with(keys.CREDENTIAL_PREFIX),
-                    ConsistentRead=True,
-                )
-            except ClientError as exc:
-                raise storage_error(exc) from None
-            items = [i for i in page.get("Items", []) if i.get("integrationType") == integration_type]
+            items = [i for i in self._items(project_id, user_id) if i.get("integrationType") == integration_type]
         found = [SealedCredential(_credential(project_id, user_id, i), i[SEALED_ATTRIBUTE]) for i in items]
         return sorted(found, key=lambda f: (f.credential.created_at, f.credential.id))
 
@@ -146,6 +129,20 @@ class CredentialRepository:
                 raise NotFound("No such credential.", code="credential_not_found") from None
             raise storage_error(exc) from None
         return _credential(project_id, user_id, result["Attributes"])
+
+    def _items(self, project_id: str, user_id: str) -> list[dict[str, Any]]:
+        """The user's credential items (one Query; a user holds a handful, never a second page).
+
+        Strongly consistent, so a call right after connecting sees the new credential."""
+        try:
+            page = self._table.query(
+                KeyConditionExpression=KeyCondition(keys.PK).eq(keys.user_partition(project_id, user_id))
+                & KeyCondition(keys.SK).begins_with(keys.CREDENTIAL_PREFIX),
+                ConsistentRead=True,
+            )
+        except ClientError as exc:
+            raise storage_error(exc) from None
+        return list(page.get("Items", []))
 
     def _get_item(self, project_id: str, user_id: str, credential_id: str) -> dict[str, Any]:
         try:
