@@ -343,3 +343,23 @@ def test_proxy_cors_allows_the_sdk_headers(api: Api, project: ProjectHandle) -> 
     assert expected <= allowed
     assert all(len(h) > 1 for h in allowed)
     assert response.headers["Access-Control-Expose-Headers"] == "X-Tether-Error"
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "auto"])
+def test_form_body_creates_a_post(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str, content_type: str
+) -> None:
+    response = proxy(
+        api,
+        project,
+        "sites/190000101/posts/new",
+        method="POST",
+        raw="title=Form+post&content=Sent+as+a+form&tags=a%2Cb",
+        headers={"Content-Type": content_type},
+    )
+    assert response.status == 200, response.body
+    assert response.json["title"] == "Form post"
+    assert set(response.json["tags"]) == {"a", "b"}
+    [request] = sandbox.state.recorded_requests()
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    assert headers["content-type"] == "application/x-www-form-urlencoded"
