@@ -136,6 +136,21 @@ def token(project_id: str | None, user_id: str, ttl: int, key_file: str | None, 
         raise click.ClickException(f"Cannot sign with this key: {exc}") from None
 
 
+@cli.command("cloudformation")
+@click.option("--stage", default="prod", show_default=True, help="The chalice stage to read the table name from.")
+def cloudformation(stage: str) -> None:
+    """Print resources to merge into `chalice package` (table, JSON gateway errors)."""
+    from tether.cloudformation import merge_template
+
+    config = json.loads(Path(".chalice/config.json").read_text())
+    stages = config.get("stages", {})
+    if stage not in stages:
+        raise click.ClickException(f"No stage '{stage}' in .chalice/config.json.")
+    variables = {**config.get("environment_variables", {}), **stages[stage].get("environment_variables", {})}
+    table_name = variables.get("TETHER_TABLE", f"tether-{stage}")
+    click.echo(json.dumps(merge_template(table_name), indent=2))
+
+
 @cli.group("dev-keys")
 def dev_keys() -> None:
     """The deployment's development OAuth keys (used by projects that leave theirs blank)."""

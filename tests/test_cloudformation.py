@@ -1,0 +1,46 @@
+"""The CloudFormation resources merged into `chalice package`: table and JSON gateway errors."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from tether.cli import cli
+from tether.cloudformation import merge_template
+from tether.provision import table_definition
+
+
+def test_table_matches_what_the_cli_provisions() -> None:
+    table = merge_template("tether-prod")["Resources"]["TetherTable"]
+    definition = table_definition("tether-prod")
+    properties = table["Properties"]
+    assert table["DeletionPolicy"] == "Retain"
+    for key in ("TableName", "KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes", "BillingMode"):
+        assert properties[key] == definition[key]
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+
+
+def test_gateway_errors_are_tether_shaped_and_echo_nothing() -> None:
+    resources = merge_template("t")["Resources"]
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in resources.values()
+        if "ResponseType" in r.get("Properties", {})
+    }
+    missing = responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert missing["StatusCode"] == "404"
+    for properties in responses.values():
+        body = json.loads(properties["ResponseTemplates"]["application/json"])
+        assert set(body) == {"message", "code"}
+        assert "$" not in properties["ResponseTemplates"]["application/json"]  # no request data is echoed
+        assert properties["RestApiId"] == {"Ref": "RestAPI"}
+
+
+def test_cli_reads_the_stage_table_name() -> None:
+    result = CliRunner().invoke(cli, ["cloudformation", "--stage", "dev"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["Resources"]["TetherTable"]["Properties"]["TableName"] == "tether-dev"
+    unknown = CliRunner().invoke(cli, ["cloudformation", "--stage", "nope"])
+    assert unknown.exit_code != 0
+    assert "No stage" in unknown.output
