@@ -374,3 +374,23 @@ def test_connect_portal_placeholder_can_be_framed(api: Api) -> None:
     assert b"headless" in page.body
     assert "X-Frame-Options" not in page.headers
     assert "frame-ancestors *" in page.headers["Content-Security-Policy"]
+
+
+def test_a_failed_save_gives_the_dev_keys_seat_back(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.adapters.connections import CredentialRepository, DevKeyUsage
+    from chalicelib.domain.errors import UpstreamError
+
+    def failing_save(self: Any, credential: Any, tokens: Any) -> None:
+        raise UpstreamError("The data store is unavailable (test).", code="storage_unavailable")
+
+    attempt = connect_flow.start(api, project, sandbox, "alice")
+    monkeypatch.setattr(CredentialRepository, "save", failing_save)
+    page = connect_flow.callback(api, attempt)
+    assert page.status == 502
+    assert session(api, attempt).json["status"] == "ERROR"
+    from chalicelib.wiring import get_services
+
+    usage: DevKeyUsage = get_services().dev_key_usage
+    assert usage.would_admit(project.id, "someone-else", cap=1)

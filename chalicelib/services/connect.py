@@ -303,7 +303,13 @@ def store_credential(
             created_at=now,
             updated_at=now,
         )
-    ports.credentials.save(credential, tokens.secret_part())
+    try:
+        ports.credentials.save(credential, tokens.secret_part())
+    except TetherError:
+        # Nothing was stored: give back a dev-keys seat this attempt took.
+        if client.uses_dev_keys and not any(c.uses_dev_keys for c in existing):
+            ports.dev_keys.release(state.project_id, state.user_id)
+        raise
     if same is None and not state.allow_multiple:
         for old in existing:
             delete_credential(ports.credentials, ports.dev_keys, state.project_id, state.user_id, old.id)
