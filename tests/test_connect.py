@@ -85,11 +85,12 @@ def test_another_users_state_is_refused(api: Api, project: ProjectHandle, sandbo
     assert session(api, attempt).json["status"] == "ERROR"
 
 
+@pytest.mark.parametrize("cookie", [None, "caf\u00e9", "x" * 500])
 def test_callback_without_the_popup_cookie_is_refused(
-    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, cookie: str | None
 ) -> None:
     attempt = connect_flow.start(api, project, sandbox)
-    assert connect_flow.callback(api, attempt, cookie=None).status == 403
+    assert connect_flow.callback(api, attempt, cookie=cookie).status == 403
     assert credentials_in_table() == []
 
 

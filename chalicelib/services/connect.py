@@ -211,7 +211,7 @@ def complete_oauth(
     if state.expires_at <= int(time.time()):
         return fail(BadRequest("The connection attempt expired; please start again.", code="state_expired"))
     if binding_cookie is None or not secrets.compare_digest(
-        binding_cookie, browser_binding(state.project_id, state.user_id)
+        binding_cookie.encode("utf-8", "replace"), browser_binding(state.project_id, state.user_id).encode()
     ):
         return fail(Forbidden("This sign-in was started by someone else.", code="state_not_yours"))
     provider = get_provider(state.integration_type)
