@@ -23,6 +23,7 @@ def put_integration(api: Api, project: ProjectHandle, headers: dict[str, str] | 
         ("[1, 2]", "JSON object"),
         ('"text"', "JSON object"),
         (b"\xff\xfe{}", "UTF-8"),
+        ('{"a": ' + "[" * 30000 + "]" * 30000 + "}", "nested too deeply"),
     ],
 )
 def test_malformed_json(api: Api, project: ProjectHandle, raw: Any, fragment: str) -> None:
@@ -157,3 +158,19 @@ def test_html_pages_fail_as_html(api: Api, project: ProjectHandle, monkeypatch: 
     assert page.status == 500
     assert page.headers["Content-Type"].startswith("text/html")
     assert b"Something went wrong" in page.body
+
+
+def test_deeply_nested_json_in_query_values_is_a_400(api: Api, project: ProjectHandle) -> None:
+    import base64
+
+    nested = "[" * 3000 + "]" * 3000
+    cursor = base64.urlsafe_b64encode(nested.encode()).decode().rstrip("=")
+    listing = api.call("GET", f"/projects/{project.id}/users?cursor={cursor}", headers=project.admin)
+    assert_refused(listing, status=400, code="invalid_cursor")
+    built = api.call(
+        "GET",
+        f"/v2/projects/{project.id}/sdk/actions/build-oauth?action=wordpress&oauthMetaKeyId=abcdefgh"
+        f"&installOptions={nested}",
+        token=project.token(),
+    )
+    assert_refused(built, status=400, code="invalid_install_options")

@@ -363,3 +363,13 @@ def test_form_body_creates_a_post(
     [request] = sandbox.state.recorded_requests()
     headers = {k.lower(): v for k, v in request.headers.items()}
     assert headers["content-type"] == "application/x-www-form-urlencoded"
+
+
+def test_deeply_nested_json_body_with_auto_content_type_is_forwarded(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str
+) -> None:
+    body = '{"a": ' + "[" * 3000 + "]" * 3000 + "}"
+    response = proxy(api, project, "v1.1/me", method="PUT", raw=body, headers={"Content-Type": "auto"})
+    assert response.status < 500 or response.headers.get("X-Tether-Error") is None
+    [request] = sandbox.state.recorded_requests()
+    assert {k.lower(): v for k, v in request.headers.items()}["content-type"] == "application/json"

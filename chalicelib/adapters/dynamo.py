@@ -37,7 +37,7 @@ def decode_cursor(cursor: str | None, allowed_keys: set[str]) -> dict[str, Any] 
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error):
+    except (ValueError, RecursionError, binascii.Error):
         raise BadRequest("The page cursor is malformed.", code="invalid_cursor") from None
     if not isinstance(data, dict) or set(data) != allowed_keys or not all(isinstance(v, str) for v in data.values()):
         raise BadRequest("The page cursor is malformed.", code="invalid_cursor")

@@ -110,6 +110,8 @@ def json_body(request: Request, max_bytes: int) -> dict[str, Any]:
             f"The request body is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).",
             code="invalid_json",
         ) from None
+    except RecursionError:
+        raise BadRequest("The request body's JSON is nested too deeply.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.", code="invalid_json")
     return body

@@ -165,6 +165,6 @@ def parse_bool_option(raw_json: str | None, name: str) -> bool:
         return False
     try:
         data = json.loads(raw_json)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadRequest("installOptions is not valid JSON.", code="invalid_install_options") from None
     return isinstance(data, dict) and data.get(name) is True

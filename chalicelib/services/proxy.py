@@ -177,6 +177,8 @@ def _resolve_content_type(declared: str, body: bytes) -> str:
         return declared
     try:
         json.loads(body)
+    except RecursionError:
+        return "application/json"  # JSON nested deeper than Python parses: still JSON to forward
     except ValueError:
         return "application/x-www-form-urlencoded" if b"=" in body else "application/octet-stream"
     return "application/json"
@@ -193,7 +195,7 @@ def _rejects_token(provider: Provider, response: UpstreamResponse) -> bool:
         return False
     try:
         body = json.loads(response.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return isinstance(body, dict) and body.get("error") in provider.invalid_token_errors
 
