@@ -370,6 +370,6 @@ def test_deeply_nested_json_body_with_auto_content_type_is_forwarded(
 ) -> None:
     body = '{"a": ' + "[" * 3000 + "]" * 3000 + "}"
     response = proxy(api, project, "v1.1/me", method="PUT", raw=body, headers={"Content-Type": "auto"})
-    assert response.status < 500 or response.headers.get("X-Tether-Error") is None
+    assert "X-Tether-Error" not in response.headers  # the answer is the upstream one, not a Tether error
     [request] = sandbox.state.recorded_requests()
     assert {k.lower(): v for k, v in request.headers.items()}["content-type"] == "application/json"
