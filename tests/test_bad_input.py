@@ -174,3 +174,29 @@ def test_deeply_nested_json_in_query_values_is_a_400(api: Api, project: ProjectH
         token=project.token(),
     )
     assert_refused(built, status=400, code="invalid_install_options")
+
+
+def test_ids_too_long_for_a_key_are_a_400(api: Api, project: ProjectHandle) -> None:
+    long_id = "x" * 3000
+    token = project.token("alice")
+    for method, path, kwargs in [
+        ("GET", f"/projects/{project.id}/sdk/credentials/{long_id}", {"token": token}),
+        ("GET", f"/projects/{project.id}/sdk/actions/session-id/{long_id}", {"token": token}),
+        ("GET", f"/projects/{project.id}/users/{long_id}", {"headers": project.admin}),
+        ("DELETE", f"/projects/{project.id}/signing-keys/{long_id}", {"headers": project.admin}),
+    ]:
+        response = api.call(method, path, **kwargs)
+        assert response.status in (400, 404), (path[:60], response.status, response.body)
+        assert set(response.json) == {"message", "code"}
+
+
+def test_a_key_dynamodb_refuses_is_bad_input_not_an_outage() -> None:
+    """Real DynamoDB refuses over-long keys on reads too (moto only on writes)."""
+    from botocore.exceptions import ClientError
+
+    from chalicelib.adapters.dynamo import storage_error
+
+    refused = ClientError({"Error": {"Code": "ValidationException", "Message": "key too large"}}, "GetItem")
+    assert (storage_error(refused).status, storage_error(refused).code) == (400, "invalid_identifier")
+    outage = ClientError({"Error": {"Code": "InternalServerError", "Message": "boom"}}, "GetItem")
+    assert storage_error(outage).status == 502

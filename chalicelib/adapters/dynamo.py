@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.domain.errors import BadRequest, UpstreamError
+from chalicelib.domain.errors import BadRequest, TetherError, UpstreamError
 
 
 def is_condition_failure(exc: ClientError) -> bool:
@@ -17,9 +17,14 @@ def is_condition_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-def storage_error(exc: ClientError) -> UpstreamError:
-    """A caller-safe error for an unexpected DynamoDB failure."""
+def storage_error(exc: ClientError) -> TetherError:
+    """A caller-safe error for a failed DynamoDB call.
+
+    A ValidationException means a value from the request could not be a key (an id longer than
+    DynamoDB's key limits, say): that is bad input, not an outage."""
     code = exc.response.get("Error", {}).get("Code", "Unknown")
+    if code == "ValidationException":
+        return BadRequest("An id or value in the request is too long or malformed.", code="invalid_identifier")
     return UpstreamError(f"The data store is unavailable ({code}).", code="storage_unavailable")
 
 
