@@ -29,42 +29,52 @@ class Services:
 
     @cached_property
     def projects(self) -> ProjectRepository:
+        """Projects, signing keys and integration settings."""
         return ProjectRepository(aws.dynamodb_table(self.settings.table_name))
 
     @cached_property
     def users(self) -> UserRepository:
+        """End users."""
         return UserRepository(aws.dynamodb_table(self.settings.table_name))
 
     @cached_property
     def credentials(self) -> CredentialRepository:
+        """Credentials with their sealed tokens."""
         return CredentialRepository(aws.dynamodb_table(self.settings.table_name), self.encryptor)
 
     @cached_property
     def sessions(self) -> ConnectSessionRepository:
+        """Connect sessions."""
         return ConnectSessionRepository(aws.dynamodb_table(self.settings.table_name))
 
     @cached_property
     def oauth_states(self) -> OAuthStateRepository:
+        """Pending OAuth states."""
         return OAuthStateRepository(aws.dynamodb_table(self.settings.table_name))
 
     @cached_property
     def dev_key_usage(self) -> DevKeyUsage:
+        """The development-keys user cap."""
         return DevKeyUsage(aws.dynamodb_table(self.settings.table_name))
 
     @cached_property
     def sealed_items(self) -> SealedItems:
+        """Every item holding an encrypted value (key rotation)."""
         return SealedItems(aws.dynamodb_table(self.settings.table_name))
 
     @cached_property
     def secrets(self) -> SecretStore:
+        """Secrets Manager, cached."""
         return SecretStore(aws.secretsmanager, self.settings.secret_cache_seconds)
 
     @cached_property
     def project_configs(self) -> ProjectConfigCache:
+        """Per-container cache of project configurations."""
         return ProjectConfigCache(self.projects.load_config, self.settings.config_cache_seconds)
 
     @cached_property
     def encryptor(self) -> Encryptor:
+        """AES-GCM with the deployment keyring."""
         return Encryptor(lambda: load_keyring(self.secrets, self.settings.data_keys_secret_id))
 
 
