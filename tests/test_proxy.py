@@ -136,12 +136,14 @@ def test_x_paragon_credential_selects_the_account(
 
 
 def test_get_retried_after_two_500s(
-    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str, secret_watch: Any
 ) -> None:
     sandbox.state.fail_next("/rest/v1.1/me", 500, {"error": "oops"}, count=2)
     response = proxy(api, project, "v1.1/me")
     assert response.status == 200
     assert upstream_paths(sandbox) == ["/rest/v1.1/me"] * 3
+    retries = [line for line in secret_watch.seen if "upstream answered 500: retrying" in line]
+    assert len(retries) == 2
 
 
 def test_post_without_idempotency_key_is_not_retried(

@@ -3,6 +3,7 @@ exponential backoff and full jitter, `Retry-After`, and a cap on the response si
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -15,6 +16,8 @@ from chalicelib.domain.errors import TetherError
 
 if TYPE_CHECKING:
     import requests
+
+log = logging.getLogger("tether.upstream")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 CONNECT_TIMEOUT_SECONDS = 3.05
@@ -123,13 +126,13 @@ def send(
                 response.close()
         except requests.Timeout:
             if _may_retry(request, attempt, policy) and _sleep_before_retry(
-                _backoff(attempt, policy, clock), deadline, clock
+                _backoff(attempt, policy, clock), deadline, clock, "timed out"
             ):
                 continue
             raise UpstreamTimeout("The provider did not answer in time.") from None
         except requests.ConnectionError:
             if _may_retry(request, attempt, policy) and _sleep_before_retry(
-                _backoff(attempt, policy, clock), deadline, clock
+                _backoff(attempt, policy, clock), deadline, clock, "connection failed"
             ):
                 continue
             raise UpstreamUnavailable("The provider could not be reached.") from None
@@ -139,7 +142,8 @@ def send(
             delay = _retry_after(response, policy)
             if delay is None:
                 delay = _backoff(attempt, policy, clock)
-            if _sleep_before_retry(delay, deadline, clock):
+            why = "throttled" if throttled else f"answered {response.status_code}"
+            if _sleep_before_retry(delay, deadline, clock, why):
                 continue
         return UpstreamResponse(response.status_code, headers, body, attempt, throttled)
 
@@ -153,10 +157,12 @@ def _backoff(attempt: int, policy: RetryPolicy, clock: Clock) -> float:
     return float(clock.jitter() * min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1)))
 
 
-def _sleep_before_retry(delay: float, deadline: float, clock: Clock) -> bool:
+def _sleep_before_retry(delay: float, deadline: float, clock: Clock, why: str) -> bool:
     """Sleep `delay` if a retry still fits before the deadline (with a second to spare)."""
     if clock.now() + delay + 1.0 >= deadline:
+        log.info("upstream %s: no time left to retry", why)
         return False
+    log.info("upstream %s: retrying in %.2f s", why, delay)
     clock.sleep(delay)
     return True
 
