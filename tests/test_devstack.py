@@ -196,3 +196,28 @@ def test_logs_hold_no_tokens_or_keys(stack: StackUnderTest) -> None:
     assert len(pem_body) >= 10
     leaked = [line for line in pem_body if line in logs]
     assert not leaked, f"{len(leaked)} line(s) of the signing key are in the logs"
+
+
+def test_wpcom_origin_points_the_stack_elsewhere(tmp_path: Path) -> None:
+    """`--wpcom-origin` replaces the sandbox: no sandbox, no dev client, consent URLs go there."""
+    from wpcom_sandbox.server import WordPressSandbox
+
+    outside = WordPressSandbox()  # stands in for "another WordPress.com-compatible origin"
+    outside.start()
+    try:
+        with RunningDevStack(tmp_path, extra_args=("--wpcom-origin", outside.origin)) as other:
+            assert other.state["wpcomOrigin"] == outside.origin
+            assert "devClientId" not in other.state
+            assert "devClientSecret" not in other.state
+            token = other.token("origin-user")
+            built = requests.get(
+                f"{other.api_url}/v2/projects/{other.project_id}/sdk/actions/build-oauth",
+                params={"action": "wordpress", "oauthMetaKeyId": "origin-test"},
+                headers=bearer(token),
+                timeout=HTTP_TIMEOUT,
+            )
+            # No dev keys exist for a foreign origin until the operator stores some.
+            assert built.status_code == 409
+            assert built.json()["code"] == "integration_not_configured"
+    finally:
+        outside.stop()
