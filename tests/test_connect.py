@@ -395,3 +395,21 @@ def test_a_failed_save_gives_the_dev_keys_seat_back(
 
     usage: DevKeyUsage = get_services().dev_key_usage
     assert usage.would_admit(project.id, "someone-else", cap=1)
+
+
+def test_health_check_asks_with_the_client_that_issued_the_token(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    credential_id = connect_flow.connect(api, project, sandbox, "alice")  # through the dev keys
+    own = sandbox.state.register_client("Customer app", "http://127.0.0.1:9/oauth/callback")
+    body = {"clientId": own.client_id, "clientSecret": own.client_secret, "scopes": [], "active": True}
+    assert (
+        api.call("PUT", f"/projects/{project.id}/integrations/wordpress", body=body, headers=project.admin).status
+        == 200
+    )
+    checked = api.call(
+        "POST", f"/projects/{project.id}/sdk/credentials/{credential_id}/check", token=project.token("alice")
+    )
+    assert checked.status == 200
+    assert checked.json["status"] == "VALID"
+    assert checked.json["usesDevelopmentKeys"] is True

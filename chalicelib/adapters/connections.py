@@ -69,20 +69,22 @@ class CredentialRepository:
         return _credential(project_id, user_id, item)
 
     def candidates(
-        self, project_id: str, user_id: str, integration_type: str, credential_id: str | None
+        self, project_id: str, user_id: str, integration_type: str | None, credential_id: str | None
     ) -> list[SealedCredential]:
-        """The user's credentials of one integration with their sealed tokens, in one read.
+        """The user's credentials (of one integration, if given) with their sealed tokens, in one read.
 
         With `credential_id`, just that credential (NotFound if it is not the user's or belongs
         to another integration).
         """
         if credential_id is not None:
             item = self._get_item(project_id, user_id, credential_id)
-            if item.get("integrationType") != integration_type:
+            if integration_type not in (None, item.get("integrationType")):
                 raise NotFound("No such credential.", code="credential_not_found")
             items = [item]
         else:
-            items = [i for i in self._items(project_id, user_id) if i.get("integrationType") == integration_type]
+            items = [
+                i for i in self._items(project_id, user_id) if integration_type in (None, i.get("integrationType"))
+            ]
         found = [SealedCredential(_credential(project_id, user_id, i), i[SEALED_ATTRIBUTE]) for i in items]
         return sorted(found, key=lambda f: (f.credential.created_at, f.credential.id))
 
@@ -90,15 +92,6 @@ class CredentialRepository:
         """Decrypt the token set of a credential read by `candidates`."""
         credential = sealed.credential
         plaintext = self._encryptor.open(sealed.sealed, project_id=credential.project_id, record_id=credential.id)
-        tokens: dict[str, Any] = json.loads(plaintext)
-        return tokens
-
-    def get_tokens(self, credential: Credential) -> dict[str, Any]:
-        """Decrypt the credential's token set (server-side use only)."""
-        item = self._get_item(credential.project_id, credential.user_id, credential.id)
-        plaintext = self._encryptor.open(
-            item[SEALED_ATTRIBUTE], project_id=credential.project_id, record_id=credential.id
-        )
         tokens: dict[str, Any] = json.loads(plaintext)
         return tokens
 

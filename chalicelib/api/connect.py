@@ -157,12 +157,14 @@ def check_credential(project_id: str, credential_id: str) -> Response:
     """Ask the provider whether the credential's token still works; answers the updated credential."""
     services = get_services()
     config, user = sdk_user(connect.current_request, project_id)
-    credential = services.credentials.get(user.project_id, user.user_id, credential_id)
+    [stored] = services.credentials.candidates(user.project_id, user.user_id, None, credential_id)
+    credential = stored.credential
     provider = get_provider(credential.integration_type)
-    client = connect_service.resolve_client(_ports(services), config, provider)
+    # token-info answers only to the client that issued the token.
+    client = connect_service.resolve_client(_ports(services), config, provider, dev_keys=credential.uses_dev_keys)
     settings = services.settings
     checked = credential_service.check_credential(
-        services.credentials, credential, settings.wpcom_origin, client.client_id, settings.provider_timeout_seconds
+        services.credentials, stored, settings.wpcom_origin, client.client_id, settings.provider_timeout_seconds
     )
     return json_response(credential_service.credential_view(config, checked))
 

@@ -82,15 +82,20 @@ def _hash_state(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
 
 
-def resolve_client(ports: ConnectPorts, config: ProjectConfig, provider: Provider) -> ClientCredentials:
-    """The project's own OAuth client, or the deployment's development keys when it left them blank."""
+def resolve_client(
+    ports: ConnectPorts, config: ProjectConfig, provider: Provider, *, dev_keys: bool | None = None
+) -> ClientCredentials:
+    """The OAuth client to use: the project's own, or the deployment's development keys when the
+    project left its own blank. `dev_keys` forces one of the two (the client that issued a
+    stored credential, whatever the project uses today)."""
     settings = effective_settings(config, provider)
-    if not settings.uses_dev_keys and settings.client_id is not None:
+    use_dev_keys = settings.uses_dev_keys if dev_keys is None else dev_keys
+    if not use_dev_keys:
         secret = ports.secrets.get(ports.settings.client_secret_id(config.project.id, provider.type))
-        if secret:
+        if settings.client_id is not None and secret:
             return ClientCredentials(settings.client_id, secret, uses_dev_keys=False)
         raise Conflict(
-            f"The project's {provider.service_name} client secret is missing; store it again.",
+            f"The project's {provider.service_name} client id or secret is missing; store them again.",
             code="client_secret_missing",
         )
     raw = ports.secrets.get(ports.settings.dev_keys_secret_id)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from typing import Any
 
-from chalicelib.adapters.connections import CredentialRepository, DevKeyUsage
+from chalicelib.adapters.connections import CredentialRepository, DevKeyUsage, SealedCredential
 from chalicelib.adapters.oauth_client import token_is_active
 from chalicelib.domain.clock import utc_now_iso
 from chalicelib.domain.errors import BadRequest, NotFound
@@ -127,21 +128,25 @@ def mark_invalid(credentials: CredentialRepository, credential: Credential) -> N
 
 
 def check_credential(
-    credentials: CredentialRepository, credential: Credential, origin: str, client_id: str, timeout: float
+    credentials: CredentialRepository, stored: SealedCredential, origin: str, client_id: str, timeout: float
 ) -> Credential:
     """Ask the provider whether the stored token still works; mark the credential accordingly.
 
-    An unreachable provider changes nothing (its answer is unknown, not negative).
+    `client_id` is the client that issued the token. An unreachable provider changes nothing
+    (its answer is unknown, not negative).
     """
+    credential = stored.credential
     provider = get_provider(credential.integration_type)
-    tokens = credentials.get_tokens(credential)
-    active = token_is_active(provider, origin, client_id, str(tokens.get("accessToken", "")), timeout)
+    access_token = str(credentials.open_tokens(stored).get("accessToken", ""))
+    active = token_is_active(provider, origin, client_id, access_token, timeout)
     if active is None:
         return credential
     status = CREDENTIAL_VALID if active else CREDENTIAL_INVALID
-    if status != credential.status:
-        credentials.set_status(credential, status, utc_now_iso())
-    return credentials.get(credential.project_id, credential.user_id, credential.id)
+    if status == credential.status:
+        return credential
+    now = utc_now_iso()
+    credentials.set_status(credential, status, now)
+    return replace(credential, status=status, updated_at=now)
 
 
 def admin_credential_view(credential: Credential) -> dict[str, Any]:
