@@ -9,6 +9,7 @@ from chalicelib.api.http import json_body, json_response, json_route
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.models import ProjectConfig
 from chalicelib.domain.providers import get_provider
+from chalicelib.domain.validation import check_fields
 from chalicelib.services import integrations, signing_keys
 from chalicelib.wiring import get_services
 
@@ -67,9 +68,7 @@ def add_signing_key(project_id: str) -> Response:
     services = get_services()
     config = _authorise(project_id)
     body = json_body(admin.current_request, services.settings.max_body_bytes)
-    unknown = sorted(set(body) - {"publicKeyPem"})
-    if unknown:
-        raise BadRequest(f"Unknown field(s): {', '.join(unknown)[:200]}.", code="unknown_field")
+    check_fields(body, allowed={"publicKeyPem"})
     pem = body.get("publicKeyPem")
     if not isinstance(pem, str) or not pem.strip():
         raise BadRequest("Field 'publicKeyPem' is required and must be a PEM string.", code="missing_field")

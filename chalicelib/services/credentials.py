@@ -65,10 +65,11 @@ def integration_state(config: ProjectConfig, provider: Provider, credentials: li
     """One entry of `/sdk/me`'s `integrations` map."""
     settings = effective_settings(config, provider)
     mine = [c for c in credentials if c.integration_type == provider.type]
+    views = [credential_view(config, c) for c in mine]
     state: dict[str, Any] = {
         "enabled": False,
-        "allCredentials": [credential_view(config, c) for c in mine],
-        "allConfigurations": [conf for c in mine for conf in credential_view(config, c)["configurations"]],
+        "allCredentials": views,
+        "allConfigurations": [conf for view in views for conf in view["configurations"]],
         "usesDevelopmentKeys": settings.uses_dev_keys,
     }
     default = default_credential(mine)

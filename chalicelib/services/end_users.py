@@ -9,6 +9,7 @@ from chalicelib.adapters.repositories import UserRepository
 from chalicelib.domain.clock import utc_now_iso
 from chalicelib.domain.errors import BadRequest, Unauthorized
 from chalicelib.domain.models import Credential, EndUser, ProjectConfig
+from chalicelib.domain.validation import check_fields
 from chalicelib.services.credentials import integrations_state
 from chalicelib.services.project_config import ProjectConfigCache
 from chalicelib.services.projects import parse_bearer
@@ -55,11 +56,7 @@ def me_view(config: ProjectConfig, user: EndUser, credentials: list[Credential])
 
 def update_meta(users: UserRepository, verified: VerifiedUser, body: dict[str, Any]) -> EndUser:
     """Replace the end user's metadata from a `{"meta": {...}}` body."""
-    unknown = sorted(set(body) - {"meta"})
-    if unknown:
-        raise BadRequest(f"Unknown field(s): {', '.join(unknown)[:200]}.", code="unknown_field")
-    if "meta" not in body:
-        raise BadRequest("Field 'meta' is required.", code="missing_field")
+    check_fields(body, allowed={"meta"}, required=["meta"])
     meta = body["meta"]
     if not isinstance(meta, dict):
         raise BadRequest("Field 'meta' must be a JSON object.", code="invalid_field")

@@ -13,6 +13,7 @@ from chalicelib.domain.clock import utc_now_iso
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.models import IntegrationSettings, ProjectConfig
 from chalicelib.domain.providers import CATALOGUE, Provider, get_provider
+from chalicelib.domain.validation import check_fields
 
 SCOPE_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 MAX_SCOPES = 50
@@ -56,12 +57,9 @@ class SettingsInput:
 
 def parse_settings_input(body: dict[str, Any]) -> SettingsInput:
     """Validate the PUT body `{"clientId", "clientSecret"?, "scopes", "active"}`."""
-    unknown = sorted(set(body) - {"clientId", "clientSecret", "scopes", "active"})
-    if unknown:
-        raise BadRequest(f"Unknown field(s): {', '.join(unknown)[:200]}.", code="unknown_field")
-    for required in ("clientId", "scopes", "active"):
-        if required not in body:
-            raise BadRequest(f"Field '{required}' is required.", code="missing_field")
+    check_fields(
+        body, allowed={"clientId", "clientSecret", "scopes", "active"}, required=["clientId", "scopes", "active"]
+    )
     client_id = _optional_text(body, "clientId")
     keep_secret = "clientSecret" not in body
     client_secret = None if keep_secret else _optional_text(body, "clientSecret")

@@ -1,0 +1,19 @@
+"""Checks shared by the JSON bodies the API accepts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from chalicelib.domain.errors import BadRequest
+
+
+def check_fields(body: Mapping[str, Any], allowed: Iterable[str], required: Iterable[str] = ()) -> None:
+    """Refuse unknown fields, then missing required ones, naming them."""
+    allowed_set = set(allowed)
+    unknown = sorted(set(body) - allowed_set)
+    if unknown:
+        raise BadRequest(f"Unknown field(s): {', '.join(unknown)[:200]}.", code="unknown_field")
+    for name in required:
+        if name not in body:
+            raise BadRequest(f"Field '{name}' is required.", code="missing_field")
