@@ -109,15 +109,11 @@ def put_integration_settings(
     keeps_stored = update.keep_secret and current.has_client_secret
     if update.client_id is not None and update.client_secret is None and not keeps_stored:
         raise BadRequest("clientId needs a clientSecret (none is stored yet).", code="missing_field")
+    has_secret = update.client_secret is not None or (update.client_id is not None and keeps_stored)
+    # Order keeps the record and the secret consistent if either write fails: a new secret is
+    # stored before the settings that point at it; a removed one is deleted after them.
     if update.client_secret is not None:
         secrets.put(secret_id, update.client_secret)
-        has_secret = True
-    elif update.client_id is not None and keeps_stored:
-        has_secret = True
-    else:
-        if current.has_client_secret:
-            secrets.delete(secret_id)
-        has_secret = False
     settings = IntegrationSettings(
         project_id=config.project.id,
         integration_type=provider.type,
@@ -129,6 +125,8 @@ def put_integration_settings(
         updated_at=utc_now_iso(),
     )
     projects.put_integration(settings)
+    if not has_secret and current.has_client_secret:
+        secrets.delete(secret_id)
     return settings
 
 
