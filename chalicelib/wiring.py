@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from functools import cached_property
 
 from chalicelib.adapters import aws
@@ -26,6 +28,9 @@ class Services:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # The wall clock (Unix seconds) that session and state expiry are judged on; tests
+        # replace it instead of patching `time.time`.
+        self.clock: Callable[[], float] = time.time
 
     @cached_property
     def projects(self) -> ProjectRepository:

@@ -3,7 +3,6 @@ credentials and uninstall."""
 
 from __future__ import annotations
 
-import time
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
@@ -33,6 +32,7 @@ def _ports(services: Services) -> ConnectPorts:
         states=services.oauth_states,
         dev_keys=services.dev_key_usage,
         users=services.users,
+        clock=services.clock,
     )
 
 
@@ -118,8 +118,7 @@ def get_session(project_id: str, session_id: str) -> Response:
     """Poll a connect session; `connectCredentialId` appears once it finished."""
     services = get_services()
     _config, user = sdk_user(connect.current_request, project_id)
-    session = services.sessions.get(user.project_id, user.user_id, session_id, int(time.time()))
-    return json_response(connect_service.session_view(session))
+    return json_response(connect_service.read_session(_ports(services), user, session_id))
 
 
 @json_route(connect, "/projects/{project_id}/sdk/actions/session-id/{session_id}", ["DELETE"], cors=SDK_CORS)
@@ -147,7 +146,7 @@ def get_credential(project_id: str, credential_id: str) -> Response:
     services = get_services()
     config, user = sdk_user(connect.current_request, project_id)
     if credential_id.startswith(connect_service.FAILED_CREDENTIAL_PREFIX):
-        raise connect_service.failed_session_error(services.sessions, user, credential_id)
+        raise connect_service.failed_session_error(_ports(services), user, credential_id)
     credential = services.credentials.get(user.project_id, user.user_id, credential_id)
     return json_response(credential_service.credential_view(config, credential))
 

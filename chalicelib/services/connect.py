@@ -8,7 +8,8 @@ import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalicelib.adapters.connections import (
@@ -71,6 +72,8 @@ class ConnectPorts:
     states: OAuthStateRepository
     dev_keys: DevKeyUsage
     users: UserRepository
+    clock: Callable[[], float] = field(default=time.time)
+    """The wall clock (Unix seconds) sessions and states expire on."""
 
 
 def browser_binding(project_id: str, user_id: str) -> str:
@@ -132,7 +135,7 @@ def start_connect(
     if client.uses_dev_keys and not ports.dev_keys.would_admit(config.project.id, user.user_id, cap):
         raise Forbidden(_dev_cap_message(cap), code="dev_keys_user_cap")
     ports.users.get_or_create(config.project.id, user.user_id, utc_now_iso())
-    now = int(time.time())
+    now = int(ports.clock())
     state = f"{config.project.id}.{secrets.token_urlsafe(32)}"
     verifier, challenge = new_pkce_pair() if provider.supports_pkce else (None, None)
     ports.sessions.put(
@@ -230,9 +233,12 @@ def complete_oauth(
     code = query.get("code") or ""
     if not code or len(code) > MAX_CODE_CHARS:
         return fail(BadRequest(f"{provider.service_name} sent no authorization code.", code="missing_code"))
-    config = configs.get(state.project_id)
+    config = configs.get(state.project_id, fresh=True)
     if config is None:
         return fail(NotFound("The project no longer exists.", code="project_not_found"))
+    if not effective_settings(config, provider).active:
+        # Deactivated after the consent page was shown: store nothing.
+        return fail(Forbidden(f"{provider.service_name} is not active in this project.", code="integration_inactive"))
     try:
         client = resolve_client(ports, config, provider)
         tokens = exchange_code(
@@ -333,9 +339,16 @@ def session_view(session: ConnectSession) -> dict[str, Any]:
     return body
 
 
-def failed_session_error(sessions: ConnectSessionRepository, user: VerifiedUser, pseudo_id: str) -> TetherError:
+def read_session(ports: ConnectPorts, user: VerifiedUser, session_id: str) -> dict[str, Any]:
+    """`GET .../session-id/{id}`: the user's session as `session_view` shapes it; NotFound once it
+    expired (by the ports' clock, whether or not DynamoDB's TTL has removed it yet)."""
+    return session_view(ports.sessions.get(user.project_id, user.user_id, session_id, int(ports.clock())))
+
+
+def failed_session_error(ports: ConnectPorts, user: VerifiedUser, pseudo_id: str) -> TetherError:
     """The error to answer for a failed session's pseudo credential id."""
-    session = sessions.get(user.project_id, user.user_id, pseudo_id[len(FAILED_CREDENTIAL_PREFIX) :], int(time.time()))
+    session_id = pseudo_id[len(FAILED_CREDENTIAL_PREFIX) :]
+    session = ports.sessions.get(user.project_id, user.user_id, session_id, int(ports.clock()))
     if session.status != SESSION_FAILED:
         return NotFound("No such credential.", code="credential_not_found")
     return ConnectFailed(session.error_message or "The connection failed.", code=session.error_code or None)

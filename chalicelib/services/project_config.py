@@ -24,12 +24,15 @@ class ProjectConfigCache:
         self._entries: dict[str, tuple[float, ProjectConfig | None]] = {}
         self._lock = threading.Lock()
 
-    def get(self, project_id: str) -> ProjectConfig | None:
-        """The project's configuration, or None when no such project exists."""
+    def get(self, project_id: str, *, fresh: bool = False) -> ProjectConfig | None:
+        """The project's configuration, or None when no such project exists.
+
+        `fresh` reads it from the store whatever the cache holds (for rare calls that must see
+        a change made in another container at once)."""
         now = self._clock()
         with self._lock:
             entry = self._entries.get(project_id)
-        if entry is not None and now - entry[0] < self._ttl:
+        if not fresh and entry is not None and now - entry[0] < self._ttl:
             return entry[1]
         config = self._load(project_id)
         with self._lock:
