@@ -79,8 +79,11 @@ class Services:
 
     @cached_property
     def encryptor(self) -> Encryptor:
-        """AES-GCM with the deployment keyring."""
-        return Encryptor(lambda: load_keyring(self.secrets, self.settings.data_keys_secret_id))
+        """AES-GCM with the deployment keyring (read again, uncached, on meeting an unknown key id)."""
+        secret_id = self.settings.data_keys_secret_id
+        return Encryptor(
+            lambda: load_keyring(self.secrets, secret_id), lambda: load_keyring(self.secrets, secret_id, fresh=True)
+        )
 
 
 _lock = threading.Lock()

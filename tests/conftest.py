@@ -92,6 +92,25 @@ def _set_test_env(patch: pytest.MonkeyPatch) -> None:
     patch.delenv("AWS_PROFILE", raising=False)
 
 
+def _track_current_secret_versions(patch: pytest.MonkeyPatch) -> None:
+    """Moto answers a GetSecretValue without a stage from its own notion of the default version,
+    which UpdateSecretVersionStage does not move along with AWSCURRENT (AWS does): keep it in step."""
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    original = SecretsManagerBackend.update_secret_version_stage
+
+    def update_secret_version_stage(self: Any, secret_id: str, version_stage: str, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, secret_id, version_stage, *args, **kwargs)
+        if version_stage == "AWSCURRENT":
+            secret = self.secrets[secret_id]
+            secret.default_version_id = next(
+                v for v, data in secret.versions.items() if "AWSCURRENT" in data["version_stages"]
+            )
+        return result
+
+    patch.setattr(SecretsManagerBackend, "update_secret_version_stage", update_secret_version_stage)
+
+
 @pytest.fixture(scope="session")
 def moto_session() -> Iterator[None]:
     """One moto mock for the session, with the table and keyring provisioned once.
@@ -103,6 +122,7 @@ def moto_session() -> Iterator[None]:
 
     with pytest.MonkeyPatch.context() as patch:
         _set_test_env(patch)
+        _track_current_secret_versions(patch)
         with mock_aws():
             reset_services()
             provision.ensure_deployment()
