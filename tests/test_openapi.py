@@ -37,6 +37,7 @@ UNAUTHENTICATED_OPERATIONS = {("/oauth/callback", "get"), ("/connect/ui", "get")
 NOT_HTTP_CODES = {
     "project_exists": "raised only by `tether projects create`",
     "invalid_name": "raised only by `tether projects create`",
+    "keyring_busy": "raised only by `tether keys rotate`",
     "bad_request": "default of BadRequest; every raise names its own code",
     "unauthorized": "default of Unauthorized; every raise names its own code",
     "forbidden": "default of Forbidden; every raise names its own code",
