@@ -177,12 +177,19 @@ def keys() -> None:
 
 @keys.command("rotate")
 def keys_rotate() -> None:
-    """Add a new data-encryption key and re-encrypt every stored secret with it."""
+    """Add a new data-encryption key and re-encrypt every stored secret with it.
+
+    Safe while the API serves traffic and beside another rotation: no key is ever dropped.
+    """
+    from chalicelib.domain.errors import TetherError
     from chalicelib.services.data_keys import rotate_data_keys
     from chalicelib.wiring import get_services
 
     services = get_services()
-    report = rotate_data_keys(services.secrets, services.settings.data_keys_secret_id, services.sealed_items)
+    try:
+        report = rotate_data_keys(services.secrets, services.settings.data_keys_secret_id, services.sealed_items)
+    except TetherError as error:
+        raise click.ClickException(f"{error.message} ({error.code})") from None
     click.echo(
         json.dumps(
             {
