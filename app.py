@@ -4,7 +4,7 @@ from chalice.app import Chalice
 
 from chalicelib.api.admin import admin
 from chalicelib.api.connect import connect
-from chalicelib.api.middleware import access_log, default_accept
+from chalicelib.api.middleware import access_log, default_accept, refuse_unencodable_text
 from chalicelib.api.proxy import proxy
 from chalicelib.api.sdk import sdk
 from chalicelib.api.users import users
@@ -17,5 +17,6 @@ configure_logging()
 app.api.binary_types = ["*/*"]
 app.register_middleware(access_log, "http")
 app.register_middleware(default_accept, "http")
+app.register_middleware(refuse_unencodable_text, "http")
 for blueprint in (admin, users, sdk, connect, proxy):
     app.register_blueprint(blueprint)

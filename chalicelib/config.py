@@ -27,6 +27,7 @@ class Settings:
     proxy_deadline_seconds: float
     max_proxy_body_bytes: int
     max_proxy_response_bytes: int
+    max_token_lifetime_seconds: int = 24 * 3600
 
     @property
     def data_keys_secret_id(self) -> str:
@@ -84,6 +85,8 @@ def get_settings() -> Settings:
         # Lambda payloads are capped at 6 MB and binary bodies travel base64-encoded (4/3).
         max_proxy_body_bytes=_int("TETHER_MAX_PROXY_BODY_BYTES", 4_400_000),
         max_proxy_response_bytes=_int("TETHER_MAX_PROXY_RESPONSE_BYTES", 4_400_000),
+        # Longest a user token may live (`exp - iat`); a leaked token is useful this long at most.
+        max_token_lifetime_seconds=max(60, _int("TETHER_MAX_TOKEN_LIFETIME_SECONDS", 24 * 3600)),
     )
 
 

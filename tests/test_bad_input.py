@@ -200,3 +200,99 @@ def test_a_key_dynamodb_refuses_is_bad_input_not_an_outage() -> None:
     assert (storage_error(refused).status, storage_error(refused).code) == (400, "invalid_identifier")
     outage = ClientError({"Error": {"Code": "InternalServerError", "Message": "boom"}}, "GetItem")
     assert storage_error(outage).status == 502
+
+
+BIG_INT = "1" + "0" * 4400  # more digits than int() converts (sys.get_int_max_str_digits)
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ('{"meta": {"a": NaN}}', "NaN"),
+        ('{"meta": {"a": Infinity}}', "NaN or Infinity"),
+        ('{"meta": {"a": [-Infinity]}}', "NaN or Infinity"),
+        ('{"meta": {"a": 1e400}}', "NaN or Infinity"),
+        ('{"meta": {"a": ' + BIG_INT + "}}", "too many digits"),
+        ('{"meta": {"a": -' + BIG_INT + "}}", "too many digits"),
+        ('{"meta": {"a": "\\ud800"}}', "surrogate"),
+        ('{"meta": {"\\udfff": 1}}', "surrogate"),
+        ('{"meta": {"a": ["ok", {"b": "x\\uDC00y"}]}}', "surrogate"),
+    ],
+)
+def test_json_that_cannot_be_stored_or_sent_back_is_a_400(
+    api: Api, project: ProjectHandle, raw: str, fragment: str
+) -> None:
+    token = project.token("erin")
+    response = api.call("PATCH", f"/projects/{project.id}/sdk/me", token=token, raw=raw)
+    assert_refused(response, status=400, code="invalid_json")
+    assert fragment in response.json["message"]
+    # Nothing was stored, and every reader of the user still answers.
+    assert api.call("GET", f"/projects/{project.id}/sdk/me", token=token).json["meta"] == {}
+    assert api.call("GET", f"/projects/{project.id}/users", headers=project.admin).status == 200
+    settings = put_integration(api, project, raw=raw.replace('"meta"', '"clientId"'))
+    assert_refused(settings, status=400, code="invalid_json")
+
+
+def test_a_surrogate_pair_is_fine(api: Api, project: ProjectHandle) -> None:
+    token = project.token("erin")
+    response = api.call("PATCH", f"/projects/{project.id}/sdk/me", token=token, raw='{"meta": {"e": "\\ud83d\\ude00"}}')
+    assert response.status == 200
+    assert api.call("GET", f"/projects/{project.id}/users/erin", headers=project.admin).json["meta"] == {"e": "😀"}
+
+
+def test_responses_never_carry_nan(api: Api, project: ProjectHandle) -> None:
+    from chalicelib.api.http import json_response
+
+    with pytest.raises(ValueError):
+        json_response({"a": float("nan")})
+
+
+@pytest.mark.parametrize("limit", ["²", "٣", "\uff13", "1" * 5000, "0" * 4400 + "5", "-1", "+5", " 5", "5.0", "101"])
+def test_limit_takes_ascii_digits_only(api: Api, project: ProjectHandle, limit: str) -> None:
+    from urllib.parse import quote
+
+    response = api.call("GET", f"/projects/{project.id}/users?limit={quote(limit)}", headers=project.admin)
+    assert_refused(response, status=400, code="invalid_limit")
+
+
+LONE = "\ud800"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "extra_headers"),
+    [
+        ("GET", "/projects/{pid}/users/x" + LONE, {}),
+        ("DELETE", "/projects/{pid}/users/u" + LONE + "/credentials/c", {}),
+        ("GET", "/projects/{pid}/users?cursor=" + LONE, {}),
+        ("GET", "/projects/{pid}/users?" + LONE + "=1", {}),
+        ("GET", "/projects/{pid}/sdk/credentials/" + LONE, {}),
+        ("GET", "/projects/{pid}/sdk/me", {"X-Anything": "a" + LONE}),
+        ("GET", "/projects/{pid}/sdk/proxy/wordpress/v1.1/me", {"X-Paragon-Credential": LONE}),
+        ("GET", "/projects/{pid}/sdk/actions/oauth-nonce?userToken=" + LONE, {}),
+        ("GET", "/oauth/callback?state=" + LONE + "&code=x", {}),
+        ("GET", "/projects/{pid}/sdk/me", {"Cookie": "tether_connect=" + LONE}),
+    ],
+)
+def test_lone_surrogates_in_path_query_and_headers_are_a_400(
+    api: Api, project: ProjectHandle, method: str, path: str, extra_headers: dict[str, str]
+) -> None:
+    auth = {"token": project.token("erin")} if "/sdk/" in path else {}
+    headers = {**(project.admin if "/sdk/" not in path else {}), **extra_headers}
+    response = api.call(method, path.replace("{pid}", project.id), headers=headers, **auth)
+    assert_refused(response, status=400, code="invalid_encoding")
+
+
+def test_a_cursor_holding_a_lone_surrogate_is_a_400(api: Api, project: ProjectHandle) -> None:
+    import base64
+    import json
+
+    for user in ("u1", "u2"):
+        api.call("GET", f"/projects/{project.id}/sdk/me", token=project.token(user))
+    first = api.call("GET", f"/projects/{project.id}/users?limit=1", headers=project.admin).json
+    padded = first["nextCursor"] + "=" * (-len(first["nextCursor"]) % 4)
+    key = json.loads(base64.urlsafe_b64decode(padded))
+    # The listing's partition stays right; the sort key gains a lone surrogate.
+    forged = {name: value + ("\ud800" if name == "GSI1SK" else "") for name, value in key.items()}
+    cursor = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
+    response = api.call("GET", f"/projects/{project.id}/users?cursor={cursor}", headers=project.admin)
+    assert_refused(response, status=400, code="invalid_cursor")

@@ -5,9 +5,11 @@ unused loopback port, so proxied calls fail fast upstream)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import re
+import time
 from typing import Any
 
 import pytest
@@ -27,6 +29,9 @@ ODD_SEGMENTS = [
     "%252e",
     "%0d%0a",
     "@",
+    "\ud800",
+    "\u00b2",
+    "x\udfffy",
 ]
 ODD_BODIES: list[Any] = [
     None,
@@ -42,6 +47,11 @@ ODD_BODIES: list[Any] = [
     "\udcff",
     "x" * 70000,
     b"\x89PNG\r\n\x1a\n\x00\x00",
+    '{"meta": {"a": NaN}, "clientId": NaN, "publicKeyPem": NaN}',
+    '{"meta": {"a": -Infinity}, "scopes": [Infinity]}',
+    '{"meta": {"a": 1e999}, "active": 1e999}',
+    '{"meta": {"a": ' + "9" * 4400 + '}, "clientId": ' + "9" * 4400 + "}",
+    '{"meta": {"\\ud800": "\\udc00"}, "clientId": "\\ud800", "scopes": ["\\udfff"], "active": true}',
 ]
 ODD_HEADERS = [
     {},
@@ -53,8 +63,56 @@ ODD_HEADERS = [
     {"X-Paragon-Credential": "a" * 3000},
     {"Accept": "image/png"},
     {"Cookie": "tether_connect=\u00e9\u00e9"},
+    {"Cookie": "tether_connect=\ud800"},
+    {"X-Paragon-Credential": "\ud800"},
+    {"X-Anything": "\udfff"},
 ]
-ODD_QUERIES = ["", "?limit=0", "?limit=abc", "?cursor=%%%", "?state=x.y&code=z", "?installOptions=%7B", "?a=1&a=2"]
+ODD_QUERIES = [
+    "",
+    "?limit=0",
+    "?limit=abc",
+    "?cursor=%%%",
+    "?state=x.y&code=z",
+    "?installOptions=%7B",
+    "?a=1&a=2",
+    "?limit=\u00b2",
+    "?limit=\u0663",
+    "?limit=" + "1" * 5000,
+    "?cursor=\ud800",
+    "?state=\ud800&code=\ud800",
+    "?installOptions=" + "9" * 4400,
+    "?installOptions=%7B%22a%22%3ANaN%7D",
+    "?\ud800=1",
+]
+
+
+def _b64(data: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def odd_user_tokens(project: ProjectHandle) -> list[str]:
+    """User tokens with odd headers or claims: some unsigned, some validly signed."""
+    claims = {"sub": "u", "exp": int(time.time()) + 600}
+    tokens = [
+        _b64({"alg": alg, "kid": kid}) + "." + _b64(claims) + ".c2ln"
+        for alg, kid in [(["RS256"], project.kid), ({"a": 1}, project.kid), (256, None), ("RS256", ["k"]), ("RS256", 7)]
+    ]
+    for odd in ({"sub": "u\ud800"}, {"aud": {"a": 1}}, {"exp": 1e999}, {"aud": "another-project"}):
+        tokens.append(sign_user_token_with(project, {**claims, **odd}))
+    tokens.append(project.token("fuzz-user") + "\u00e9")
+    return tokens
+
+
+def sign_user_token_with(project: ProjectHandle, claims: dict[str, Any]) -> str:
+    """A validly signed token whose payload is exactly `json.dumps(claims)`."""
+    from jwt.algorithms import RSAAlgorithm
+
+    algorithm = RSAAlgorithm(RSAAlgorithm.SHA256)
+    signing_input = _b64({"alg": "RS256", "typ": "JWT", "kid": project.kid}) + "." + _b64(claims)
+    signature = algorithm.sign(signing_input.encode(), algorithm.prepare_key(project.private_key_pem))
+    token = signing_input + "." + base64.urlsafe_b64encode(signature).decode().rstrip("=")
+    project.watch.add(token)
+    return token
 
 
 def _fill(template: str, rng: random.Random, project_id: str) -> str:
@@ -83,6 +141,8 @@ def test_routes_never_answer_500(api: Api, project: ProjectHandle, seed: int) ->
         {},
         {"headers": project.admin},
         {"token": user_token},
+        *({"token": token} for token in odd_user_tokens(project)),
+        {"headers": {"Authorization": "Bearer \ud800"}},
     ]
     statuses: dict[int, int] = {}
     for _ in range(150):
@@ -97,15 +157,81 @@ def test_routes_never_answer_500(api: Api, project: ProjectHandle, seed: int) ->
         body = rng.choice(ODD_BODIES)
         if isinstance(body, str):
             body = body.encode("utf-8", "surrogatepass")
-        response = api.call(method, path, raw=body, headers=headers, **auth)
-        statuses[response.status] = statuses.get(response.status, 0) + 1
-        where = f"{method} {path[:120]} body={str(body)[:40]!r} headers={headers}"
-        assert response.status != 500, f"{where} -> {response.body[:300]!r}"
-        if "X-Tether-Error" in response.headers:
-            payload = json.loads(response.body)
-            assert set(payload) == {"message", "code"}, where
-        elif response.headers.get("Content-Type", "").startswith("application/json") and response.status >= 400:
-            assert "Code" not in json.loads(response.body), f"chalice's own error shape: {where}"
+        status = _call_and_check(api, method, path, body, headers, auth)
+        statuses[status] = statuses.get(status, 0) + 1
     # The walk reached past authentication and validation, not only the front door.
     assert any(200 <= status < 300 for status in statuses), statuses
     assert len(statuses) >= 4, statuses
+
+
+def _call_and_check(
+    api: Api, method: str, path: str, body: bytes | None, headers: dict[str, str], auth: dict[str, Any]
+) -> int:
+    """Send one request; fail on a 500 or on an error body that is not Tether's shape."""
+    response = api.call(method, path, raw=body, headers=headers, **auth)
+    where = f"{method} {path[:120]!r} body={str(body)[:60]!r} headers={headers!r}"
+    assert response.status != 500, f"{where} -> {response.body[:300]!r}"
+    if "X-Tether-Error" in response.headers:
+        payload = json.loads(response.body)
+        assert set(payload) == {"message", "code"}, where
+    elif response.headers.get("Content-Type", "").startswith("application/json") and response.status >= 400:
+        assert "Code" not in json.loads(response.body), f"chalice's own error shape: {where}"
+    return response.status
+
+
+# Input classes that once answered 500 somewhere. Each is sent to every route, with the route's
+# right credential so it reaches past authentication.
+CLASS_BODIES = [
+    body
+    for body in ODD_BODIES
+    if isinstance(body, str)
+    and ("NaN" in body or "Inf" in body or "e999" in body or "4400" in body or "\\ud800" in body)
+]
+CLASS_QUERIES = [
+    query for query in ODD_QUERIES if "\u00b2" in query or "\u0663" in query or "\ud800" in query or len(query) > 1000
+]
+CLASS_HEADERS = [headers for headers in ODD_HEADERS if any("\ud800" in v or "\udfff" in v for v in headers.values())]
+
+
+def test_every_route_survives_every_input_class(api: Api, project: ProjectHandle) -> None:
+    from app import app
+
+    # One proxy depth stands for all (they share one view).
+    routes = sorted(
+        (path, method)
+        for path, methods in app.routes.items()
+        for method in methods
+        if "/sdk/proxy/" not in path or path.count("{p") == 1
+    )
+    user_token = project.token("sweep-user")
+    tokens = odd_user_tokens(project)
+    seen: set[str] = set()
+    for template, method in routes:
+        path = re.sub(r"\{(\w+)\}", lambda m: project.id if m.group(1) == "project_id" else "wordpress", template)
+        sdk = "/sdk/" in template
+        auth: dict[str, Any] = {"token": user_token} if sdk else {"headers": project.admin}
+        cases: list[tuple[str, bytes | None, dict[str, str], dict[str, Any]]] = []
+        cases += [(path, body.encode("utf-8", "surrogatepass"), {}, auth) for body in CLASS_BODIES]
+        cases += [(path + query, None, {}, auth) for query in CLASS_QUERIES]
+        cases += [(path, None, headers, auth) for headers in CLASS_HEADERS]
+        cases += [(path, None, {}, {"token": token}) for token in tokens]
+        if "{" in template.replace("{project_id}", "").replace("{integration_type}", "").replace("{integration}", ""):
+            for odd in ("\ud800", "\u00b2", "9" * 4400):
+                odd_path = re.sub(
+                    r"\{(\w+)\}",
+                    lambda m, odd=odd: (
+                        project.id
+                        if m.group(1) == "project_id"
+                        else "wordpress"
+                        if "integration" in m.group(1)
+                        else odd
+                    ),
+                    template,
+                )
+                cases.append((odd_path, None, {}, auth))
+        for case_path, body, headers, case_auth in cases:
+            case_auth = dict(case_auth)
+            sent_headers = {**case_auth.pop("headers", {}), **headers}
+            status = _call_and_check(api, method, case_path, body, sent_headers, case_auth)
+            seen.add(f"{status // 100}xx")
+    assert {"2xx", "4xx"} <= seen, seen

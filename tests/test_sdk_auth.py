@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.conftest import Api, ProjectHandle
-from tether.tokens import public_key_pem
+from tether.tokens import public_key_pem, sign_user_token
 
 
 def _b64(data: dict[str, Any]) -> str:
@@ -51,7 +51,91 @@ def test_valid_token_returns_me_shape(api: Api, project: ProjectHandle) -> None:
 
 
 def test_token_without_kid_tries_each_registered_key(api: Api, project: ProjectHandle) -> None:
-    assert me(api, project, project.token("bob", include_kid=False)).status == 200
+    from tests.conftest import rsa_private_key
+
+    second_pem = rsa_private_key(7)
+    added = api.call(
+        "POST",
+        f"/projects/{project.id}/signing-keys",
+        body={"publicKeyPem": public_key_pem(second_pem)},
+        headers=project.admin,
+    )
+    assert added.status == 201
+    listed = api.call("GET", f"/projects/{project.id}/signing-keys", headers=project.admin)
+    assert len(listed.json["signingKeys"]) == 2
+    # Whatever order the keys are tried in, one of these two tokens verifies only with the key
+    # tried second (after the first one's signature check failed).
+    for pem in (project.private_key_pem, second_pem):
+        token = sign_user_token(pem, "bob", 60, include_kid=False)
+        project.watch.add(token)
+        assert me(api, project, token).status == 200
+    stranger = sign_user_token(rsa_private_key(8), "bob", 60, include_kid=False)
+    assert_refused(me(api, project, stranger), code="invalid_signature")
+
+
+def test_a_valid_token_over_the_length_cap_is_refused(api: Api, project: ProjectHandle) -> None:
+    now = int(time.time())
+    claims = {"sub": "u", "iat": now, "exp": now + 60, "pad": "x" * 9000}
+    token = jwt.encode(claims, project.private_key_pem, algorithm="RS256", headers={"kid": project.kid})
+    response = me(api, project, token)
+    assert_refused(response, code="invalid_token")
+    assert "too long" in response.json["message"]
+
+
+def _unsigned(header: dict[str, Any], claims: dict[str, Any]) -> str:
+    return _b64(header) + "." + _b64(claims) + "." + base64.urlsafe_b64encode(b"sig").decode().rstrip("=")
+
+
+@pytest.mark.parametrize("value", [["RS256"], {"a": "RS256"}, 256, None, True, 1.5])
+def test_an_alg_that_is_not_a_string_is_a_401(api: Api, project: ProjectHandle, value: Any) -> None:
+    token = _unsigned({"alg": value, "typ": "JWT", "kid": project.kid}, {"sub": "u", "exp": int(time.time()) + 60})
+    assert_refused(me(api, project, token), code="unsupported_algorithm")
+
+
+@pytest.mark.parametrize("value", [["k"], {"k": 1}, 7, True, 1.5])
+def test_a_kid_that_is_not_a_string_is_a_401(api: Api, project: ProjectHandle, value: Any) -> None:
+    token = _unsigned({"alg": "RS256", "typ": "JWT", "kid": value}, {"sub": "u", "exp": int(time.time()) + 60})
+    assert_refused(me(api, project, token), code="invalid_token")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": "u\ud800"},
+        {"sub": "u", "exp": 1e400},
+        {"sub": "u", "exp": "soon"},
+        {"sub": "u", "exp": [1]},
+        {"sub": "u", "iat": {"a": 1}},
+        {"sub": "u", "nbf": 1e400},
+        {"sub": "u", "aud": {"a": 1}},
+        {"sub": ["u"]},
+        {"sub": 5},
+    ],
+)
+def test_odd_claims_in_a_signed_token_are_a_401(api: Api, project: ProjectHandle, claims: dict[str, Any]) -> None:
+    payload = {"exp": int(time.time()) + 60, **claims}
+    # json.dumps writes a lone surrogate as the escape "\\ud800"; the token is validly signed.
+    signing_input = _b64({"alg": "RS256", "typ": "JWT", "kid": project.kid}) + "." + _b64_text(json.dumps(payload))
+    token = _sign_rs256(project.private_key_pem, signing_input)
+    assert_refused(me(api, project, token))
+
+
+def _b64_text(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _sign_rs256(private_pem: str, signing_input: str) -> str:
+    from jwt.algorithms import RSAAlgorithm
+
+    algorithm = RSAAlgorithm(RSAAlgorithm.SHA256)
+    key = algorithm.prepare_key(private_pem)
+    signature = algorithm.sign(signing_input.encode(), key)
+    return signing_input + "." + base64.urlsafe_b64encode(signature).decode().rstrip("=")
+
+
+def test_a_token_that_is_not_ascii_is_a_401(api: Api, project: ProjectHandle) -> None:
+    token = project.token("alice")
+    assert_refused(me(api, project, token + "é"), code="invalid_token")
 
 
 def test_es256_key_is_accepted(api: Api, project: ProjectHandle) -> None:
@@ -214,3 +298,53 @@ def test_cors_headers_on_sdk_responses(api: Api, project: ProjectHandle) -> None
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     allowed = {h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")}
     assert {"authorization", "content-type", "x-paragon-sdk-version", "x-paragon-credential"} <= allowed
+
+
+def _signed(project: ProjectHandle, claims: dict[str, Any]) -> str:
+    token = jwt.encode(claims, project.private_key_pem, algorithm="RS256", headers={"kid": project.kid})
+    project.watch.add(token)
+    return token
+
+
+def test_aud_must_name_the_project_when_present(api: Api, project: ProjectHandle) -> None:
+    now = int(time.time())
+    base = {"sub": "u", "iat": now, "exp": now + 60}
+    other = "00000000-0000-4000-8000-000000000000"
+    for aud in (project.id, [other, project.id]):
+        assert me(api, project, _signed(project, {**base, "aud": aud})).status == 200, aud
+    for aud in (other, [other], [], "", [5], project.id.upper(), None):
+        assert_refused(me(api, project, _signed(project, {**base, "aud": aud})), code="invalid_audience")
+
+
+def test_a_token_for_project_a_is_refused_by_project_b_sharing_the_key(api: Api, make_project: Any) -> None:
+    project_a = make_project("A", key_index=3)
+    project_b = make_project("B", key_index=3)
+    now = int(time.time())
+    token = _signed(project_a, {"sub": "u", "iat": now, "exp": now + 60, "aud": project_a.id})
+    assert me(api, project_a, token).status == 200
+    assert_refused(me(api, project_b, token), code="invalid_audience")
+
+
+def test_token_lifetime_is_capped(api: Api, project: ProjectHandle) -> None:
+    now = int(time.time())
+    day = 24 * 3600
+    assert me(api, project, _signed(project, {"sub": "u", "iat": now, "exp": now + day})).status == 200
+    long_lived = _signed(project, {"sub": "u", "iat": now, "exp": now + day + 1})
+    assert_refused(me(api, project, long_lived), code="token_lifetime_too_long")
+    # Issued long ago, but with a lifetime beyond the cap: still refused.
+    old = _signed(project, {"sub": "u", "iat": now - 10 * day, "exp": now + 60})
+    assert_refused(me(api, project, old), code="token_lifetime_too_long")
+    # Without `iat`, what is left of the token's life counts.
+    assert me(api, project, _signed(project, {"sub": "u", "exp": now + day - 60})).status == 200
+    assert_refused(
+        me(api, project, _signed(project, {"sub": "u", "exp": now + 2 * day})), code="token_lifetime_too_long"
+    )
+
+
+def test_token_lifetime_cap_is_configurable(api: Api, project: ProjectHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.wiring import reset_services
+
+    monkeypatch.setenv("TETHER_MAX_TOKEN_LIFETIME_SECONDS", "600")
+    reset_services()
+    assert me(api, project, project.token("u", ttl=600)).status == 200
+    assert_refused(me(api, project, project.token("u", ttl=3600)), code="token_lifetime_too_long")

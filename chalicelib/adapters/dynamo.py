@@ -10,6 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.domain.errors import BadRequest, TetherError, UpstreamError
+from chalicelib.domain.validation import has_unpaired_surrogate
 
 
 def is_condition_failure(exc: ClientError) -> bool:
@@ -44,6 +45,10 @@ def decode_cursor(cursor: str | None, allowed_keys: set[str]) -> dict[str, Any] 
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, RecursionError, binascii.Error):
         raise BadRequest("The page cursor is malformed.", code="invalid_cursor") from None
-    if not isinstance(data, dict) or set(data) != allowed_keys or not all(isinstance(v, str) for v in data.values()):
+    if (
+        not isinstance(data, dict)
+        or set(data) != allowed_keys
+        or not all(isinstance(v, str) and not has_unpaired_surrogate(v) for v in data.values())
+    ):
         raise BadRequest("The page cursor is malformed.", code="invalid_cursor")
     return data

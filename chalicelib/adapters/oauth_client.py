@@ -193,7 +193,7 @@ def _token_request(provider: Provider, origin: str, form: dict[str, str], timeou
         raise ProviderUnavailable(f"{provider.service_name}'s token response has no access_token.")
     refresh = body.get("refresh_token")
     expires_in = body.get("expires_in")
-    if isinstance(expires_in, str) and expires_in.isdigit():
+    if isinstance(expires_in, str) and expires_in.isascii() and expires_in.isdigit() and len(expires_in) < 12:
         expires_in = int(expires_in)
     scope = body.get("scope")
     return TokenSet(

@@ -8,7 +8,7 @@ from chalicelib.api.http import project_id_param, query_params
 from chalicelib.domain.models import ProjectConfig
 from chalicelib.services.end_users import authenticate_user
 from chalicelib.services.projects import authenticate_admin
-from chalicelib.services.user_tokens import VerifiedUser
+from chalicelib.services.user_tokens import TokenRules, VerifiedUser
 from chalicelib.wiring import get_services
 
 
@@ -30,6 +30,6 @@ def sdk_user(request: Request, project_id: str, allow_query_token: bool = False)
     if authorization is None and allow_query_token:
         token = query_params(request).get("userToken")
         authorization = f"Bearer {token}" if token else None
-    return authenticate_user(
-        services.project_configs, project_id_param(project_id), authorization, services.settings.jwt_leeway_seconds
-    )
+    settings = services.settings
+    rules = TokenRules(settings.jwt_leeway_seconds, settings.max_token_lifetime_seconds)
+    return authenticate_user(services.project_configs, project_id_param(project_id), authorization, rules)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
+import re
 import traceback
 import uuid
 from collections.abc import Callable
@@ -13,6 +15,7 @@ from typing import Any
 from chalice.app import Blueprint, CORSConfig, Request, Response
 
 from chalicelib.domain.errors import BadRequest, NotFound, PayloadTooLarge, TetherError, UnsupportedMediaType
+from chalicelib.domain.validation import has_unpaired_surrogate
 
 log = logging.getLogger("tether.api")
 
@@ -44,7 +47,10 @@ View = Callable[..., Response]
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response that caches nowhere."""
-    return Response(body=json.dumps(body), status_code=status, headers={**JSON_HEADERS, **(headers or {})})
+    # allow_nan=False: NaN/Infinity are not JSON; emitting one is a loud server error, never
+    # a body JavaScript clients cannot parse.
+    text = json.dumps(body, allow_nan=False)
+    return Response(body=text, status_code=status, headers={**JSON_HEADERS, **(headers or {})})
 
 
 def error_response(error: TetherError) -> Response:
@@ -93,7 +99,7 @@ def json_body(request: Request, max_bytes: int) -> dict[str, Any]:
     """The request body as a JSON object, or a 400/413/415 that says what is wrong."""
     raw = request.raw_body or b""
     if isinstance(raw, str):
-        raw = raw.encode("utf-8")
+        raw = raw.encode("utf-8", "surrogatepass")  # a lone surrogate fails the UTF-8 check below
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"The request body exceeds {max_bytes} bytes.")
     content_type = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
@@ -102,19 +108,73 @@ def json_body(request: Request, max_bytes: int) -> dict[str, Any]:
     if not raw.strip():
         raise BadRequest("The request body is empty; a JSON object is expected.", code="invalid_json")
     try:
-        body = json.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("The request body is not UTF-8.", code="invalid_json") from None
-    except json.JSONDecodeError as exc:
-        raise BadRequest(
-            f"The request body is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).",
-            code="invalid_json",
-        ) from None
-    except RecursionError:
-        raise BadRequest("The request body's JSON is nested too deeply.", code="invalid_json") from None
+    body = parse_json_text(text, "The request body")
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.", code="invalid_json")
     return body
+
+
+class _NotFinite(ValueError):
+    """A JSON number that is not finite (NaN, Infinity, or a float literal that overflows)."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotFinite(name)
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise _NotFinite(literal)
+    return value
+
+
+# A `\uD800`-`\uDFFF` escape: the only way a JSON text decoded from UTF-8 can carry a surrogate.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def parse_json_text(text: str, what: str) -> Any:
+    """Parse untrusted JSON text strictly, or raise a 400 `invalid_json` naming the problem.
+
+    Beyond the JSON grammar it refuses `NaN`/`Infinity` (and float literals that overflow to
+    infinity), integers too long for Python to convert, nesting deeper than Python parses and
+    unpaired surrogate escapes (`"\\ud800"`), which no later UTF-8 encoding can store.
+    """
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except _NotFinite:
+        raise BadRequest(f"{what} holds NaN or Infinity, which JSON does not allow.", code="invalid_json") from None
+    except json.JSONDecodeError as exc:
+        raise BadRequest(
+            f"{what} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).",
+            code="invalid_json",
+        ) from None
+    except ValueError:  # int() refuses literals of more than sys.get_int_max_str_digits() digits
+        raise BadRequest(f"{what} holds a number with too many digits.", code="invalid_json") from None
+    except RecursionError:
+        raise BadRequest(f"{what}'s JSON is nested too deeply.", code="invalid_json") from None
+    if _SURROGATE_ESCAPE.search(text) and _holds_surrogate(value):
+        raise BadRequest(f"{what} holds an unpaired UTF-16 surrogate (\\ud800-\\udfff).", code="invalid_json")
+    return value
+
+
+def _holds_surrogate(value: Any) -> bool:
+    """True if any string in a parsed JSON value (keys included) holds a surrogate."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if has_unpaired_surrogate(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def project_id_param(project_id: str) -> str:
@@ -134,3 +194,15 @@ def query_params(request: Request) -> dict[str, str]:
     if params is None:
         return {}
     return {str(key): str(params[key]) for key in params}
+
+
+def int_param(raw: str | None, name: str, *, code: str, default: int, minimum: int, maximum: int) -> int:
+    """A whole-number query parameter in `[minimum, maximum]`, or a 400 with `code`.
+
+    Only ASCII digits count: `str.isdigit()` and `int()` also accept `²` or `٣`, and `int()`
+    refuses digit strings longer than 4,300 characters."""
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(maximum)) or not minimum <= int(raw) <= maximum:
+        raise BadRequest(f"{name} must be a whole number from {minimum} to {maximum}.", code=code)
+    return int(raw)

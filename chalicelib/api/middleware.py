@@ -1,4 +1,5 @@
-"""HTTP middleware: the access log, and a default `Accept` header."""
+"""HTTP middleware: the access log, a default `Accept` header, and a refusal of text that is
+not Unicode."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import time
 from collections.abc import Callable
 
 from chalice.app import CaseInsensitiveMapping, Request, Response
+
+from chalicelib.api.http import error_response
+from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.validation import has_unpaired_surrogate
 
 log = logging.getLogger("tether.access")
 
@@ -32,4 +37,24 @@ def default_accept(event: Request, get_response: Callable[[Request], Response]) 
     """
     if "accept" not in event.headers:
         event.headers = CaseInsensitiveMapping({**event.headers, "accept": "*/*"})
+    return get_response(event)
+
+
+def refuse_unencodable_text(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Answer 400 when a path segment, query parameter or header holds a lone UTF-16 surrogate.
+
+    Such a string cannot be encoded as UTF-8, so it would fail later, deep inside DynamoDB's
+    or a JSON encoder's serialisation, as a 500. JSON bodies are checked where they are parsed.
+    """
+    query = event.query_params
+    places = {
+        "path": list((event.uri_params or {}).values()),
+        "query string": [part for key in (query or {}) for part in (key, *query.getlist(key))] if query else [],
+        "headers": [part for name, value in event.headers.items() for part in (name, value)],
+    }
+    for where, texts in places.items():
+        if any(isinstance(text, str) and has_unpaired_surrogate(text) for text in texts):
+            return error_response(
+                BadRequest(f"The request's {where} holds text that is not valid Unicode.", code="invalid_encoding")
+            )
     return get_response(event)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib.api.auth import admin_project
-from chalicelib.api.http import json_response, json_route, query_params
-from chalicelib.domain.errors import BadRequest, NotFound
+from chalicelib.api.http import int_param, json_response, json_route, query_params
+from chalicelib.domain.errors import NotFound
 from chalicelib.domain.models import EndUser
 from chalicelib.services.credentials import admin_credential_view, delete_credential
 from chalicelib.wiring import get_services
@@ -25,10 +25,8 @@ def list_users(project_id: str) -> Response:
     """End users, newest first: `?limit=` (1-100, default 25) and `?cursor=` from `nextCursor`."""
     config = admin_project(users.current_request, project_id)
     query = query_params(users.current_request)
-    raw_limit = query.get("limit", "25")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
-        raise BadRequest(f"limit must be a whole number from 1 to {MAX_PAGE}.", code="invalid_limit")
-    page, cursor = get_services().users.list_users(config.project.id, int(raw_limit), query.get("cursor"))
+    limit = int_param(query.get("limit"), "limit", code="invalid_limit", default=25, minimum=1, maximum=MAX_PAGE)
+    page, cursor = get_services().users.list_users(config.project.id, limit, query.get("cursor"))
     return json_response({"users": [_user_view(u) for u in page], "nextCursor": cursor})
 
 

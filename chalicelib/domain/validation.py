@@ -1,4 +1,4 @@
-"""Checks shared by the JSON bodies the API accepts."""
+"""Checks shared by the JSON bodies and other untrusted text the API accepts."""
 
 from __future__ import annotations
 
@@ -17,3 +17,12 @@ def check_fields(body: Mapping[str, Any], allowed: Iterable[str], required: Iter
     for name in required:
         if name not in body:
             raise BadRequest(f"Field '{name}' is required.", code="missing_field")
+
+
+def has_unpaired_surrogate(text: str) -> bool:
+    """True if `text` holds a lone UTF-16 surrogate (U+D800-U+DFFF), which UTF-8 cannot encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from chalicelib.adapters.repositories import UserRepository
@@ -13,7 +14,7 @@ from chalicelib.domain.validation import check_fields
 from chalicelib.services.credentials import integrations_state
 from chalicelib.services.project_config import ProjectConfigCache
 from chalicelib.services.projects import parse_bearer
-from chalicelib.services.user_tokens import VerifiedUser, verify_user_token
+from chalicelib.services.user_tokens import TokenRules, VerifiedUser, verify_user_token
 
 MAX_META_BYTES = 16 * 1024
 ACCESSIBLE_FEATURES = ["headless-cp"]
@@ -21,7 +22,7 @@ BILLING_PLAN = "self-hosted"
 
 
 def authenticate_user(
-    configs: ProjectConfigCache, project_id: str, authorization: str | None, leeway_seconds: int
+    configs: ProjectConfigCache, project_id: str, authorization: str | None, rules: TokenRules
 ) -> tuple[ProjectConfig, VerifiedUser]:
     """Verify the end user's `Authorization: Bearer <user token>` for this project."""
     token = parse_bearer(authorization)
@@ -31,7 +32,7 @@ def authenticate_user(
         raise Unauthorized(
             "The user token is not signed by a key registered for this project.", code="invalid_signature"
         )
-    return config, verify_user_token(config, token, leeway_seconds)
+    return config, verify_user_token(config, token, rules, time.time())
 
 
 def record_user(users: UserRepository, verified: VerifiedUser) -> EndUser:
