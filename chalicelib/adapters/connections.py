@@ -95,19 +95,28 @@ class CredentialRepository:
         tokens: dict[str, Any] = json.loads(plaintext)
         return tokens
 
-    def set_status(self, credential: Credential, status: str, now: str) -> None:
-        """Mark a credential VALID or INVALID (no-op if it was deleted meanwhile)."""
+    def set_status(self, stored: SealedCredential, status: str, now: str) -> bool:
+        """Mark a credential VALID or INVALID, only if it still holds the token that was judged.
+
+        The write is conditioned on the sealed token read with `stored` (each sealing has a fresh
+        nonce), so a verdict on an older token never lands on a credential reconnected, refreshed
+        or re-encrypted meanwhile. False (and nothing written) when the token changed or the
+        credential was deleted.
+        """
+        credential = stored.credential
         try:
             self._table.update_item(
                 Key=keys.credential(credential.project_id, credential.user_id, credential.id).as_item(),
                 UpdateExpression="SET #s = :s, updatedAt = :t",
-                ConditionExpression=Attr(keys.PK).exists(),
+                ConditionExpression=Attr(keys.PK).exists() & Attr(SEALED_ATTRIBUTE).eq(stored.sealed),
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={":s": status, ":t": now},
             )
         except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise storage_error(exc) from None
+            if is_condition_failure(exc):
+                return False
+            raise storage_error(exc) from None
+        return True
 
     def delete(self, project_id: str, user_id: str, credential_id: str) -> Credential:
         """Delete a credential and its encrypted token; NotFound if the user has no such credential."""

@@ -121,7 +121,12 @@ def refresh_tokens(
 
 
 def token_is_active(provider: Provider, origin: str, client_id: str, access_token: str, timeout: float) -> bool | None:
-    """Ask the provider's token-info endpoint; None when the provider has none or did not answer."""
+    """Ask the provider's token-info endpoint whether the token is good.
+
+    True on a 200; False only on an explicit rejection of the token (400/401 with one of the
+    provider's `token_info_rejections` errors); None, meaning unknown, for anything else: no
+    endpoint, no answer, throttling (429), 404/408, 5xx, an unknown client or an unclear body.
+    """
     url = provider.token_info_url(origin)
     if url is None:
         return None
@@ -131,8 +136,11 @@ def token_is_active(provider: Provider, origin: str, client_id: str, access_toke
         return None
     if response.status_code == 200:
         return True
-    if 400 <= response.status_code < 500:
-        return False
+    if response.status_code in (400, 401):
+        body = _json_or_none(response)
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, str) and error in provider.token_info_rejections:
+            return False
     return None
 
 
@@ -206,12 +214,18 @@ def _token_request(provider: Provider, origin: str, form: dict[str, str], timeou
 
 
 def _json_or_none(response: Any) -> Any:
+    """The provider's JSON body, or None when it is not JSON Tether can store and send back
+    (malformed, too deep, huge integers, NaN or Infinity)."""
     if "json" not in response.headers.get("Content-Type", ""):
         return None
     try:
-        return response.json()
-    except ValueError:
+        return response.json(parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
         return None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _text(value: Any) -> str:

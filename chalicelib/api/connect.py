@@ -153,7 +153,8 @@ def get_credential(project_id: str, credential_id: str) -> Response:
 
 @json_route(connect, "/projects/{project_id}/sdk/credentials/{credential_id}/check", ["POST"], cors=SDK_CORS)
 def check_credential(project_id: str, credential_id: str) -> Response:
-    """Ask the provider whether the credential's token still works; answers the updated credential."""
+    """Ask the provider whether the credential's token still works; answers the updated credential
+    with `checkResult`: `valid`, `invalid` (the provider rejected the token) or `unknown`."""
     services = get_services()
     config, user = sdk_user(connect.current_request, project_id)
     [stored] = services.credentials.candidates(user.project_id, user.user_id, None, credential_id)
@@ -162,10 +163,10 @@ def check_credential(project_id: str, credential_id: str) -> Response:
     # token-info answers only to the client that issued the token.
     client = connect_service.resolve_client(_ports(services), config, provider, dev_keys=credential.uses_dev_keys)
     settings = services.settings
-    checked = credential_service.check_credential(
+    checked, verdict = credential_service.check_credential(
         services.credentials, stored, settings.wpcom_origin, client.client_id, settings.provider_timeout_seconds
     )
-    return json_response(credential_service.credential_view(config, checked))
+    return json_response({**credential_service.credential_view(config, checked), "checkResult": verdict})
 
 
 @json_route(connect, "/projects/{project_id}/sdk/integrations/{integration_id}", ["DELETE"], cors=SDK_CORS)

@@ -45,6 +45,8 @@ class Provider:
     issues_refresh_tokens: bool
     api_paths: ApiPaths
     invalid_token_errors: frozenset[str]
+    # `error` values with which token-info (answering 400/401) says the token itself is no good.
+    token_info_rejections: frozenset[str] = frozenset({"invalid_token"})
 
     def authorize_url(self, origin: str) -> str:
         """The consent page URL at the given provider origin."""
@@ -92,6 +94,9 @@ WORDPRESS = Provider(
         default_prefix=("rest", "v1.1"),
     ),
     invalid_token_errors=frozenset({"invalid_token", "authorization_required"}),
+    # token-info answers an unknown or revoked token with 400 `invalid_request` ("The specified
+    # token is invalid."); an unknown client is `invalid_client`, which says nothing of the token.
+    token_info_rejections=frozenset({"invalid_token", "invalid_request"}),
 )
 
 CATALOGUE: dict[str, Provider] = {WORDPRESS.type: WORDPRESS}

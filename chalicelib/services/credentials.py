@@ -123,31 +123,46 @@ def uninstall(
     return [c.id for c in mine]
 
 
-def mark_invalid(credentials: CredentialRepository, credential: Credential) -> None:
-    """Record that the provider rejected the credential's token."""
-    credentials.set_status(credential, CREDENTIAL_INVALID, utc_now_iso())
+CHECK_VALID = "valid"
+CHECK_INVALID = "invalid"
+CHECK_UNKNOWN = "unknown"
+
+
+def mark_invalid(credentials: CredentialRepository, stored: SealedCredential) -> bool:
+    """Record that the provider rejected the token read with `stored`.
+
+    Nothing changes (False) if the credential holds another token by now: a user who
+    reconnected while a request with the old token was failing keeps a VALID credential.
+    """
+    return credentials.set_status(stored, CREDENTIAL_INVALID, utc_now_iso())
 
 
 def check_credential(
     credentials: CredentialRepository, stored: SealedCredential, origin: str, client_id: str, timeout: float
-) -> Credential:
+) -> tuple[Credential, str]:
     """Ask the provider whether the stored token still works; mark the credential accordingly.
 
-    `client_id` is the client that issued the token. An unreachable provider changes nothing
-    (its answer is unknown, not negative).
+    Returns the credential as it now stands and the verdict: `valid`, `invalid`, or `unknown`.
+    `client_id` is the client that issued the token. Only an explicit rejection of the token is
+    `invalid`; an unreachable provider, a throttled or failing token-info, or any other answer
+    is `unknown` and changes nothing. A verdict on a token the credential no longer holds (the
+    user reconnected meanwhile) changes nothing either and is `unknown`.
     """
     credential = stored.credential
     provider = get_provider(credential.integration_type)
     access_token = str(credentials.open_tokens(stored).get("accessToken", ""))
     active = token_is_active(provider, origin, client_id, access_token, timeout)
     if active is None:
-        return credential
+        return credential, CHECK_UNKNOWN
     status = CREDENTIAL_VALID if active else CREDENTIAL_INVALID
+    verdict = CHECK_VALID if active else CHECK_INVALID
     if status == credential.status:
-        return credential
+        return credential, verdict
     now = utc_now_iso()
-    credentials.set_status(credential, status, now)
-    return replace(credential, status=status, updated_at=now)
+    if not credentials.set_status(stored, status, now):
+        # The token changed (or the credential went) while the provider was asked.
+        return credentials.get(credential.project_id, credential.user_id, credential.id), CHECK_UNKNOWN
+    return replace(credential, status=status, updated_at=now), verdict
 
 
 def admin_credential_view(credential: Credential) -> dict[str, Any]:

@@ -128,7 +128,7 @@ def proxy_request(
         policy=RetryPolicy(),
     )
     if _rejects_token(provider, response):
-        mark_invalid(credentials, chosen)
+        mark_invalid(credentials, sealed)  # a no-op if the user reconnected meanwhile
         raise IntegrationNotConnected(
             f"{provider.service_name} rejected this user's token; reconnect {provider.service_name}.",
             code="integration_reconnect_required",
@@ -197,7 +197,8 @@ def _rejects_token(provider: Provider, response: UpstreamResponse) -> bool:
         body = json.loads(response.body)
     except (ValueError, RecursionError):
         return False
-    return isinstance(body, dict) and body.get("error") in provider.invalid_token_errors
+    error = body.get("error") if isinstance(body, dict) else None
+    return isinstance(error, str) and error in provider.invalid_token_errors
 
 
 def monotonic_now() -> float:
