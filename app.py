@@ -1,8 +1,7 @@
 """Tether's Lambda entry point: builds the Chalice app and registers the blueprints."""
 
-from chalice.app import Chalice
-
 from chalicelib.api.admin import admin
+from chalicelib.api.application import ThreadSafeChalice
 from chalicelib.api.connect import connect
 from chalicelib.api.middleware import access_log, default_accept, refuse_unencodable_text
 from chalicelib.api.proxy import proxy
@@ -11,7 +10,7 @@ from chalicelib.api.users import users
 from chalicelib.logging_setup import configure_logging
 
 # Logging is ours: records propagate to the root handler Lambda (or `tether dev`) installs.
-app = Chalice(app_name="tether", configure_logs=False)
+app = ThreadSafeChalice(app_name="tether", configure_logs=False)
 configure_logging()
 # Every response may be binary (proxied images, media): API Gateway passes bodies through as is.
 app.api.binary_types = ["*/*"]

@@ -190,16 +190,45 @@ def test_ids_too_long_for_a_key_are_a_400(api: Api, project: ProjectHandle) -> N
         assert set(response.json) == {"message", "code"}
 
 
-def test_a_key_dynamodb_refuses_is_bad_input_not_an_outage() -> None:
-    """Real DynamoDB refuses over-long keys on reads too (moto only on writes)."""
+@pytest.mark.parametrize(
+    "message",
+    [
+        "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes",
+        "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of"
+        " 1024 bytes",
+    ],
+)
+def test_a_key_dynamodb_refuses_is_bad_input_not_an_outage(message: str) -> None:
+    """Real DynamoDB refuses over-long keys on reads too (moto only on writes): those texts are a 400."""
     from botocore.exceptions import ClientError
 
     from chalicelib.adapters.dynamo import storage_error
 
-    refused = ClientError({"Error": {"Code": "ValidationException", "Message": "key too large"}}, "GetItem")
+    refused = ClientError({"Error": {"Code": "ValidationException", "Message": message}}, "GetItem")
     assert (storage_error(refused).status, storage_error(refused).code) == (400, "invalid_identifier")
-    outage = ClientError({"Error": {"Code": "InternalServerError", "Message": "boom"}}, "GetItem")
-    assert storage_error(outage).status == 502
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        # What a condition expression whose placeholders do not match its values gets: Tether's bug.
+        ("ValidationException", "Value provided in ExpressionAttributeValues unused in expressions: keys: {:v0}"),
+        ("ValidationException", "The provided key element does not match the schema"),
+        ("InternalServerError", "boom"),
+    ],
+)
+def test_other_dynamodb_refusals_are_a_logged_5xx(code: str, message: str, caplog: pytest.LogCaptureFixture) -> None:
+    from botocore.exceptions import ClientError
+
+    from chalicelib.adapters.dynamo import storage_error
+
+    error = storage_error(ClientError({"Error": {"Code": code, "Message": message}}, "Query"))
+    assert (error.status, error.code) == (502, "storage_unavailable")
+    logged = [record for record in caplog.records if record.name == "tether.storage"]
+    assert len(logged) == 1
+    assert logged[0].levelname == "ERROR"
+    assert code in logged[0].getMessage()
+    assert "Query" in logged[0].getMessage()
 
 
 BIG_INT = "1" + "0" * 4400  # more digits than int() converts (sys.get_int_max_str_digits)

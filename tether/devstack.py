@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,12 +31,14 @@ class DevStack:
     sandbox: WordPressSandbox | None
     state: dict[str, Any]
     _mock: Any = field(repr=False)
+    _unserialize: Callable[[], None] = field(repr=False, default=lambda: None)
 
     def stop(self) -> None:
         """Stop the servers and the AWS mock."""
         self.api.stop()
         if self.sandbox is not None:
             self.sandbox.stop()
+        self._unserialize()
         self._mock.stop()
 
 
@@ -54,11 +58,40 @@ def start_dev_stack(
     os.environ.pop("AWS_PROFILE", None)
     mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
     mock.start()
+    unserialize = serialize_moto_calls()
     try:
-        return _start_servers(mock, host, port, wpcom_origin, wpcom_port, state_file)
+        stack = _start_servers(mock, host, port, wpcom_origin, wpcom_port, state_file)
     except BaseException:
+        unserialize()
         mock.stop()
         raise
+    stack._unserialize = unserialize
+    return stack
+
+
+def serialize_moto_calls() -> Callable[[], None]:
+    """Run every AWS call that moto answers under one lock; return a function that undoes it.
+
+    moto's in-memory backends are not thread-safe (a DynamoDB query iterating a table while another
+    thread's put adds a partition fails with `RuntimeError: dictionary changed size during
+    iteration`), and the local server answers each connection on a thread of its own. Real AWS
+    needs no such lock, so it lives here, around moto's request hook, and not in the adapters."""
+    from moto.core.models import botocore_stubber
+
+    lock = threading.RLock()  # re-entrant: a mocked service may call another one in the same thread
+    original = botocore_stubber.process_request
+
+    def process_request(request: Any) -> Any:
+        with lock:
+            return original(request)
+
+    botocore_stubber.process_request = process_request  # type: ignore[method-assign]  # one instance, undone below
+
+    def undo() -> None:
+        if botocore_stubber.process_request is process_request:
+            del botocore_stubber.process_request
+
+    return undo
 
 
 def _start_servers(

@@ -2,18 +2,26 @@
 
 Nothing here runs at import time: the first call builds the client and later calls reuse it,
 which keeps Lambda cold starts short and lets tests (moto) patch botocore first.
+
+Clients are thread-safe and shared. boto3 resources are not: a DynamoDB `Table` keeps a
+condition-expression builder whose placeholder counters are reset and advanced on every call, so
+two threads using one `Table` at once can send an expression whose placeholders do not match
+their values. Lambda runs one request at a time, but the local server answers on many threads,
+so `dynamodb_table` hands each thread a `Table` of its own (built from one shared session, which
+is cheap once the session has loaded its service models).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    import boto3
     from mypy_boto3_dynamodb.service_resource import Table
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a factory may ask for the shared session
 _clients: dict[str, Any] = {}
 
 
@@ -28,25 +36,58 @@ def _get(name: str, factory: Any) -> Any:
     return client
 
 
-def dynamodb_table(table_name: str) -> Table:
-    """The DynamoDB table resource for `table_name`."""
+def _session() -> boto3.session.Session:
+    """The boto3 session every client and resource comes from (sessions are not thread-safe:
+    callers build from it under `_build_lock`)."""
 
     def build() -> Any:
         import boto3
 
-        return boto3.resource("dynamodb").Table(table_name)
+        return boto3.session.Session()
 
-    table: Table = _get(f"dynamodb-table:{table_name}", build)
-    return table
+    session: boto3.session.Session = _get("session", build)
+    return session
+
+
+_build_lock = threading.Lock()
+
+
+class _PerThreadTable:
+    """Stands in for a `Table`: each attribute comes from the calling thread's own `Table`."""
+
+    def __init__(self, table_name: str) -> None:
+        self._table_name = table_name
+        self._local = threading.local()
+
+    def _table(self) -> Any:
+        table = getattr(self._local, "table", None)
+        if table is None:
+            session = _session()
+            with _build_lock:
+                table = session.resource("dynamodb").Table(self._table_name)
+            self._local.table = table
+        return table
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table(), name)
+
+    def __repr__(self) -> str:
+        return f"<per-thread dynamodb.Table {self._table_name!r}>"
+
+
+def dynamodb_table(table_name: str) -> Table:
+    """The DynamoDB table `table_name`, safe to share across threads (each uses its own resource)."""
+    table = _get(f"dynamodb-table:{table_name}", lambda: _PerThreadTable(table_name))
+    return cast("Table", table)
 
 
 def secretsmanager() -> SecretsManagerClient:
     """The Secrets Manager client."""
 
     def build() -> Any:
-        import boto3
-
-        return boto3.client("secretsmanager")
+        session = _session()
+        with _build_lock:
+            return session.client("secretsmanager")
 
     client: SecretsManagerClient = _get("secretsmanager", build)
     return client

@@ -5,12 +5,25 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.domain.errors import BadRequest, TetherError, UpstreamError
 from chalicelib.domain.validation import has_unpaired_surrogate
+
+log = logging.getLogger("tether.storage")
+
+# What DynamoDB (and moto, word for word) says when a key value is over its size limit: a partition
+# key over 2048 bytes ("...maximum size limit of2048 bytes", sic), a sort key over 1024 bytes, or an
+# index key over its limit. Only these are the caller's fault.
+KEY_TOO_LARGE_MESSAGES = (
+    "Size of hashkey has exceeded the maximum size limit",
+    "Aggregated size of all range keys has exceeded the size limit",
+    "Size limit exceeded for Index Key",
+)
+LOGGED_MESSAGE_CHARS = 300
 
 
 def is_condition_failure(exc: ClientError) -> bool:
@@ -21,11 +34,15 @@ def is_condition_failure(exc: ClientError) -> bool:
 def storage_error(exc: ClientError) -> TetherError:
     """A caller-safe error for a failed DynamoDB call.
 
-    A ValidationException means a value from the request could not be a key (an id longer than
-    DynamoDB's key limits, say): that is bad input, not an outage."""
-    code = exc.response.get("Error", {}).get("Code", "Unknown")
-    if code == "ValidationException":
+    A key over DynamoDB's size limits comes from an over-long id in the request: that is bad input
+    (400). Any other refusal, including other ValidationExceptions, is Tether's own fault or an
+    outage: it is logged and answered with a 5xx, so it is not mistaken for the caller's."""
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", "Unknown"))
+    message = str(error.get("Message", ""))
+    if code == "ValidationException" and any(known in message for known in KEY_TOO_LARGE_MESSAGES):
         return BadRequest("An id or value in the request is too long or malformed.", code="invalid_identifier")
+    log.error("DynamoDB %s failed: %s: %s", exc.operation_name, code, message[:LOGGED_MESSAGE_CHARS] or "(no message)")
     return UpstreamError(f"The data store is unavailable ({code}).", code="storage_unavailable")
 
 
