@@ -18,6 +18,7 @@ from chalicelib.adapters.encryption import Encryptor
 from chalicelib.adapters.http_client import reset_http_session
 from chalicelib.adapters.repositories import ProjectRepository, SealedItems, UserRepository
 from chalicelib.adapters.secrets import SecretStore
+from chalicelib.adapters.upstream import Clock
 from chalicelib.config import Settings, get_settings, reset_settings
 from chalicelib.services.data_keys import load_keyring
 from chalicelib.services.project_config import ProjectConfigCache
@@ -76,6 +77,11 @@ class Services:
     def project_configs(self) -> ProjectConfigCache:
         """Per-container cache of project configurations."""
         return ProjectConfigCache(self.projects.load_config, self.settings.config_cache_seconds)
+
+    @cached_property
+    def upstream_clock(self) -> Clock:
+        """Time, sleep and jitter for proxied calls (tests replace it to retry without sleeping)."""
+        return Clock()
 
     @cached_property
     def encryptor(self) -> Encryptor:

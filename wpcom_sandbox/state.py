@@ -7,6 +7,7 @@ Every method is thread-safe (one lock); values handed out are immutable snapshot
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import secrets
 import string
@@ -86,13 +87,22 @@ class AuthorizationCode:
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """A request the sandbox received; Authorization is redacted."""
+    """A request the sandbox received; Authorization is redacted, and only its fingerprint kept
+    (`authorization_fingerprint(value)` of the header's full value, None when absent), so tests can
+    tell which token reached the API without the token itself being stored."""
 
     method: str
     path: str
     query: dict[str, str]
     headers: dict[str, str]
     at: float
+    auth_fingerprint: str | None = None
+
+
+def authorization_fingerprint(value: str) -> str:
+    """A short, one-way fingerprint of an Authorization header value: the first 16 hex digits of
+    its SHA-256 (enough to tell tokens apart, useless for recovering one)."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -293,13 +303,16 @@ class SandboxState:
     # --- request recording and fault injection ----------------------------------------------------
 
     def record(self, method: str, path: str, query: Mapping[str, list[str]], headers: Mapping[str, str]) -> None:
-        """Remember a received request (Authorization redacted); keeps the last 1000."""
+        """Remember a received request (Authorization redacted, its fingerprint kept); keeps the last 1000."""
         entry = RecordedRequest(
             method=method,
             path=path,
             query={name: values[0] for name, values in query.items() if values},
             headers={name: _redact(name, value) for name, value in headers.items()},
             at=self.clock(),
+            auth_fingerprint=next(
+                (authorization_fingerprint(v) for name, v in headers.items() if name.lower() == "authorization"), None
+            ),
         )
         with self.lock:
             self._recorded.append(entry)

@@ -1,17 +1,27 @@
-"""Outbound calls to a provider's API: pooled session, deadline-bounded timeouts, retries with
-exponential backoff and full jitter, `Retry-After`, and a cap on the response size."""
+"""Outbound calls to a provider's API: pooled session, one deadline for the whole call (the body
+included), retries with exponential backoff and full jitter, `Retry-After`, a cap on the response
+size, and a 502 for any answer that is malformed or breaks off.
+
+Retry rule: a failure to connect (nothing was sent) is retried for every request; anything that
+may have reached the provider (a timeout or reset after sending, a broken or 429/5xx answer) is
+retried only when `OutboundRequest.retryable` says repeating the request is safe."""
 
 from __future__ import annotations
 
 import logging
+import os
 import random
+import re
+import socket
+import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
-from chalicelib.adapters.http_client import http_session
+from chalicelib.adapters.http_client import FoldedHeaderError, http_session
 from chalicelib.domain.errors import TetherError
 
 if TYPE_CHECKING:
@@ -24,6 +34,11 @@ CONNECT_TIMEOUT_SECONDS = 3.05
 CHUNK_BYTES = 64 * 1024
 # WordPress.com answers some throttled requests with an HTML page instead of a 429.
 LIMIT_PAGE_MARKER = b"Limit reached"
+# What the HTTP client decodes itself; the caller's Accept-Encoding is never what is asked for.
+ACCEPT_ENCODING = "gzip, deflate"
+DECODED_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity"})
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class UpstreamTimeout(TetherError):
@@ -47,6 +62,14 @@ class UpstreamTooLarge(TetherError):
     code = "upstream_response_too_large"
 
 
+class UpstreamBadResponse(TetherError):
+    """The provider's answer was malformed (folded or control characters in a header, a body that
+    does not decode, an impossible status) or broke off mid-body."""
+
+    status = 502
+    code = "upstream_bad_response"
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How hard to try: attempts in all, backoff bounds and the longest `Retry-After` honoured."""
@@ -59,7 +82,8 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class OutboundRequest:
-    """One request to send; `retryable` says whether repeating it is safe."""
+    """One request to send. `retryable` says whether repeating it is safe once it may have
+    reached the provider; a request that never left (connect error) is retried regardless."""
 
     method: str
     url: str
@@ -100,10 +124,11 @@ def send(
     policy: RetryPolicy = RetryPolicy(),
     clock: Clock | None = None,
 ) -> UpstreamResponse:
-    """Send `request`, retrying transient failures while the deadline allows."""
+    """Send `request`, retrying transient failures while the rules and the deadline allow."""
     import requests
 
     clock = clock or Clock()
+    headers = _wire_headers(request.headers)
     attempt = 0
     while True:
         attempt += 1
@@ -114,42 +139,98 @@ def send(
             response = http_session().request(
                 request.method,
                 request.url,
-                headers=request.headers,
+                headers=headers,
                 data=request.body,
                 timeout=(min(CONNECT_TIMEOUT_SECONDS, remaining), remaining),
                 stream=True,
                 allow_redirects=False,
             )
-            try:
-                body = _read_body(response, deadline, max_response_bytes, clock)
-            finally:
-                response.close()
-        except requests.Timeout:
-            if _may_retry(request, attempt, policy) and _sleep_before_retry(
-                _backoff(attempt, policy, clock), deadline, clock, "timed out"
+        except requests.RequestException as exc:
+            if _caused_by(exc, FoldedHeaderError):
+                if _may_retry(request, attempt, policy, False) and _sleep_before_retry(
+                    _backoff(attempt, policy, clock), deadline, clock, "answer broken"
+                ):
+                    continue
+                raise UpstreamBadResponse("The provider's response has a folded header.") from None
+            never_sent = _never_sent(exc)
+            timed_out = isinstance(exc, requests.Timeout)
+            if _may_retry(request, attempt, policy, never_sent) and _sleep_before_retry(
+                _backoff(attempt, policy, clock), deadline, clock, "timed out" if timed_out else "connection failed"
             ):
                 continue
-            raise UpstreamTimeout("The provider did not answer in time.") from None
-        except requests.ConnectionError:
-            if _may_retry(request, attempt, policy) and _sleep_before_retry(
-                _backoff(attempt, policy, clock), deadline, clock, "connection failed"
+            if timed_out:
+                raise UpstreamTimeout("The provider did not answer in time.") from None
+            raise UpstreamUnavailable("The provider could not be reached, or dropped the connection.") from None
+        try:
+            headers_in, body = _read_response(response, deadline, max_response_bytes, clock)
+        except UpstreamBadResponse as exc:
+            if _may_retry(request, attempt, policy, False) and _sleep_before_retry(
+                _backoff(attempt, policy, clock), deadline, clock, "answer broken"
             ):
                 continue
-            raise UpstreamUnavailable("The provider could not be reached.") from None
-        headers = [(str(k), str(v)) for k, v in response.raw.headers.items()]
+            raise exc from None
+        finally:
+            response.close()
         throttled = response.status_code == 429 or _is_limit_page(response, body)
-        if (throttled or response.status_code in RETRY_STATUSES) and _may_retry(request, attempt, policy):
+        retry_status = throttled or response.status_code in RETRY_STATUSES
+        if retry_status and _may_retry(request, attempt, policy, False):
             delay = _retry_after(response, policy)
             if delay is None:
                 delay = _backoff(attempt, policy, clock)
             why = "throttled" if throttled else f"answered {response.status_code}"
             if _sleep_before_retry(delay, deadline, clock, why):
                 continue
-        return UpstreamResponse(response.status_code, headers, body, attempt, throttled)
+        return UpstreamResponse(response.status_code, headers_in, body, attempt, throttled)
 
 
-def _may_retry(request: OutboundRequest, attempt: int, policy: RetryPolicy) -> bool:
-    return request.retryable and attempt < policy.max_attempts
+def _wire_headers(headers: dict[str, str]) -> dict[str, str | bytes]:
+    """The headers as sent: ours for Accept-Encoding, and values that are not Latin-1 as UTF-8
+    bytes (the HTTP library would otherwise fail to encode them)."""
+    wire: dict[str, str | bytes] = {}
+    for name, value in headers.items():
+        if name.lower() == "accept-encoding":
+            continue
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            wire[name] = value.encode("utf-8")
+        else:
+            wire[name] = value
+    wire["Accept-Encoding"] = ACCEPT_ENCODING
+    return wire
+
+
+def _caused_by(exc: BaseException, wanted: type[BaseException]) -> bool:
+    """True when `wanted` is among the exceptions wrapped inside `exc` (urllib3 and requests nest
+    the original error in `args`, `reason` and `__cause__`)."""
+    pending: list[object] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        if isinstance(current, wanted):
+            return True
+        seen.add(id(current))
+        pending.extend([*current.args, getattr(current, "reason", None), current.__cause__, current.__context__])
+    return False
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the connection could not be opened, so the request cannot have reached anyone."""
+    import requests
+    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    cause = exc.args[0] if exc.args else None
+    reason = cause.reason if isinstance(cause, MaxRetryError) else cause
+    # NewConnectionError (refused, unreachable) and NameResolutionError are ConnectTimeoutErrors.
+    return isinstance(reason, ConnectTimeoutError)
+
+
+def _may_retry(request: OutboundRequest, attempt: int, policy: RetryPolicy, never_sent: bool) -> bool:
+    return (never_sent or request.retryable) and attempt < policy.max_attempts
 
 
 def _backoff(attempt: int, policy: RetryPolicy, clock: Clock) -> float:
@@ -177,7 +258,7 @@ def _retry_after(response: requests.Response, policy: RetryPolicy) -> float | No
     else:
         try:
             seconds = parsedate_to_datetime(raw).timestamp() - time.time()
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
     return max(0.0, min(seconds, policy.max_retry_after))
 
@@ -187,17 +268,129 @@ def _is_limit_page(response: requests.Response, body: bytes) -> bool:
     return "text/html" in content_type and LIMIT_PAGE_MARKER in body[:4096]
 
 
-def _read_body(response: requests.Response, deadline: float, limit: int, clock: Clock) -> bytes:
+def _read_response(
+    response: requests.Response, deadline: float, limit: int, clock: Clock
+) -> tuple[list[tuple[str, str]], bytes]:
+    """Check the status line and headers, then read and decode the body within the deadline and
+    the size cap."""
+    from urllib3.exceptions import HTTPError, ReadTimeoutError
+
+    if not 200 <= response.status_code <= 599:
+        raise UpstreamBadResponse(f"The provider answered with status {response.status_code}.")
+    headers = _checked_headers(response)
+    codings = [c.strip().lower() for c in response.headers.get("Content-Encoding", "").split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    if len(codings) > 1 or any(coding not in DECODED_ENCODINGS for coding in codings):
+        raise UpstreamBadResponse("The provider answered with a content encoding that was not asked for.")
+    watchdog = _Watchdog(response, deadline - clock.now())
+    try:
+        body = _read_body(response, _Inflater(codings[0]) if codings else None, deadline, limit, clock)
+    except (HTTPError, OSError) as exc:  # a reset or truncated body, a bad chunk, a read timeout
+        if watchdog.fired or isinstance(exc, ReadTimeoutError):
+            raise UpstreamTimeout("The provider did not finish answering in time.") from None
+        raise UpstreamBadResponse("The provider's response broke off.") from None
+    except zlib.error:
+        raise UpstreamBadResponse("The provider's compressed response could not be decoded.") from None
+    finally:
+        watchdog.cancel()
+    if watchdog.fired:
+        raise UpstreamTimeout("The provider did not finish answering in time.")
+    return headers, body
+
+
+class _Inflater:
+    """Decodes a gzip or deflate body incrementally, never producing more than asked per call
+    (a small compressed body cannot expand past the size cap in memory), and tells a complete
+    stream from a truncated one."""
+
+    def __init__(self, coding: str) -> None:
+        self._gzip = coding in ("gzip", "x-gzip")
+        self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS if self._gzip else zlib.MAX_WBITS)
+        self._started = False
+
+    def feed(self, data: bytes, max_out: int) -> bytes:
+        """Decoded bytes for `data`, at most `max_out` (more input than that needs is dropped:
+        the caller refuses the body as too large)."""
+        if not self._started and data:
+            self._started = True
+            if not self._gzip:
+                try:
+                    return self._obj.decompress(data, max_out)
+                except zlib.error:
+                    # Some servers send raw deflate without the zlib wrapper HTTP asks for.
+                    self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+        out = self._obj.decompress(data, max_out)
+        if self._obj.eof and self._obj.unused_data and self._gzip and len(out) < max_out:
+            rest, self._obj = self._obj.unused_data, zlib.decompressobj(16 + zlib.MAX_WBITS)
+            out += self.feed(rest, max_out - len(out))  # another gzip member follows
+        return out
+
+    def check_complete(self) -> None:
+        """Raise zlib.error when the stream stopped before its end (an empty body is fine)."""
+        if self._started and not self._obj.eof:
+            raise zlib.error("compressed stream is truncated")
+
+
+def _checked_headers(response: requests.Response) -> list[tuple[str, str]]:
+    """The response headers, refusing names that are not tokens and values with control
+    characters (a bare-LF fold, NUL, ...), which could split or corrupt Tether's own response.
+    (CRLF folds are refused earlier, by the session's connections.)"""
+    headers = [(str(k), str(v)) for k, v in response.raw.headers.items()]
+    for name, value in headers:
+        if not _HEADER_NAME.fullmatch(name) or _HEADER_VALUE_CONTROL.search(value):
+            raise UpstreamBadResponse("The provider's response has a malformed header.")
+    return headers
+
+
+class _Watchdog:
+    """Ends a body read at the deadline: socket timeouts bound each read, not the whole body, so
+    a provider that drips a byte at a time would otherwise hold the call as long as it likes."""
+
+    def __init__(self, response: requests.Response, seconds: float) -> None:
+        self.fired = False
+        self._response = response
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._timer = threading.Timer(max(seconds, 0.0), self._abort)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _abort(self) -> None:
+        with self._lock:
+            if self._cancelled:
+                return
+            self.fired = True
+            try:
+                # Shutting the socket down (through a duplicate of its descriptor) wakes the
+                # blocked read; the broken connection is then closed, never pooled.
+                with socket.socket(fileno=os.dup(self._response.raw.fileno())) as sock:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except (OSError, ValueError):
+                pass
+
+    def cancel(self) -> None:
+        """Stop the timer; once this returns, the socket is no longer touched."""
+        with self._lock:
+            self._cancelled = True
+        self._timer.cancel()
+
+
+def _read_body(
+    response: requests.Response, inflater: _Inflater | None, deadline: float, limit: int, clock: Clock
+) -> bytes:
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise UpstreamTooLarge(f"The provider's response is larger than {limit} bytes, too large to return.")
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(CHUNK_BYTES):
+    for raw in response.raw.stream(CHUNK_BYTES, decode_content=False):
+        chunk = inflater.feed(raw, max(limit - size, 0) + 1) if inflater is not None else raw
         size += len(chunk)
         if size > limit:
             raise UpstreamTooLarge(f"The provider's response is larger than {limit} bytes, too large to return.")
         if clock.now() > deadline:
             raise UpstreamTimeout("The provider did not finish answering in time.")
         chunks.append(chunk)
+    if inflater is not None:
+        inflater.check_complete()
     return b"".join(chunks)

@@ -25,8 +25,8 @@ _SEGMENT_NAMES = [f"p{i}" for i in range(1, MAX_SEGMENTS + 1)]
 
 
 def _forward(project_id: str, integration: str, segments: list[str]) -> Response:
-    started_at = proxy_service.monotonic_now()
     services = get_services()
+    started_at = services.upstream_clock.now()
     request = proxy.current_request
     config, user = sdk_user(request, project_id)
     body = request.raw_body or b""
@@ -45,7 +45,9 @@ def _forward(project_id: str, integration: str, segments: list[str]) -> Response
         body=body or None,
         credential_id=request.headers.get("x-paragon-credential") or None,
     )
-    response = proxy_service.proxy_request(services.settings, services.credentials, config, user, call, started_at)
+    response = proxy_service.proxy_request(
+        services.settings, services.credentials, config, user, call, started_at, services.upstream_clock
+    )
     return Response(body=response.body, status_code=response.status, headers=proxy_service.response_headers(response))
 
 

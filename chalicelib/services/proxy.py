@@ -3,47 +3,47 @@
 from __future__ import annotations
 
 import json
-import time
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
 from chalicelib.adapters.connections import CredentialRepository
-from chalicelib.adapters.upstream import OutboundRequest, RetryPolicy, UpstreamResponse, send
+from chalicelib.adapters.upstream import Clock, OutboundRequest, RetryPolicy, UpstreamResponse, send
 from chalicelib.config import Settings
-from chalicelib.domain.errors import BadRequest, IntegrationNotConnected, TetherError
+from chalicelib.domain.errors import BadRequest, Forbidden, IntegrationNotConnected, TetherError
 from chalicelib.domain.models import CREDENTIAL_INVALID, ProjectConfig
 from chalicelib.domain.providers import Provider, get_provider
 from chalicelib.domain.proxy_paths import api_path
 from chalicelib.services.credentials import default_credential, mark_invalid
+from chalicelib.services.integrations import effective_settings
 from chalicelib.services.user_tokens import VerifiedUser
 
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-IDEMPOTENCY_HEADERS = ("idempotency-key", "x-idempotency-key")
-# Never forwarded: hop-by-hop headers, the caller's credentials and routing, and Tether's own.
-DROPPED_REQUEST_HEADERS = frozenset(
-    {
-        "authorization",
-        "cookie",
-        "host",
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-        "expect",
-        "origin",
-        "referer",
-        "forwarded",
-        "via",
-        "x-real-ip",
-    }
-)
-DROPPED_REQUEST_PREFIXES = ("x-paragon-", "x-forwarded-", "x-amz", "cloudfront-", "sec-", "access-control-")
+# Repeated after the request may have reached WordPress.com only for these methods. POST and PATCH
+# are not idempotent, and WordPress.com deletes are not either (the first trashes a post, the next
+# deletes it or fails); WordPress.com ignores idempotency keys, so they change nothing here.
+RETRYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT"})
+# WordPress's REST API lets `?_method=POST` (any case) turn a GET into that method.
+METHOD_OVERRIDE_PARAM = "_method"
+# Caller headers forwarded to the provider (an allow-list): content negotiation, conditional
+# requests, the user agent, and what WordPress.com's media endpoints read from a raw upload.
+# Everything else is dropped: credentials, cookies, routing and client-address headers, method
+# overrides, hop-by-hop headers and the SDK's own. Tether sets Accept-Encoding itself.
+FORWARDED_REQUEST_HEADERS = {
+    name.lower(): name
+    for name in (
+        "Accept",
+        "Accept-Language",
+        "Content-Type",
+        "Content-Disposition",
+        "Content-MD5",
+        "User-Agent",
+        "If-Match",
+        "If-None-Match",
+        "If-Modified-Since",
+        "If-Unmodified-Since",
+    )
+}
+_HEADER_VALUE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 DROPPED_RESPONSE_HEADERS = frozenset(
     {
         "connection",
@@ -91,13 +91,17 @@ def proxy_request(
     user: VerifiedUser,
     call: ProxyCall,
     started_at: float,
+    clock: Clock | None = None,
 ) -> UpstreamResponse:
     """Add the user's token, call the provider's API origin, and return its answer.
 
-    Raises 400 for a path that could leave the API, 404 for someone else's credential id,
-    422 when the user must connect (or reconnect), 429/502/504 for upstream trouble.
+    Raises 400 for a path that could leave the API, 403 when the integration is switched off,
+    404 for someone else's credential id, 422 when the user must connect (or reconnect),
+    429/502/504 for upstream trouble.
     """
     provider = get_provider(call.integration_type)
+    if not effective_settings(config, provider).active:
+        raise Forbidden(f"{provider.service_name} is not active in this project.", code="integration_inactive")
     path = api_path(provider.api_paths, call.segments)
     candidates = credentials.candidates(config.project.id, user.user_id, provider.type, call.credential_id)
     chosen = default_credential([c.credential for c in candidates])
@@ -126,6 +130,7 @@ def proxy_request(
         deadline=started_at + settings.proxy_deadline_seconds,
         max_response_bytes=settings.max_proxy_response_bytes,
         policy=RetryPolicy(),
+        clock=clock,
     )
     if _rejects_token(provider, response):
         mark_invalid(credentials, sealed)  # a no-op if the user reconnected meanwhile
@@ -158,16 +163,21 @@ def _upstream_url(origin: str, path: str, query: list[tuple[str, str]]) -> str:
 
 
 def _forwarded_headers(headers: dict[str, str], body: bytes | None) -> dict[str, str]:
-    forwarded = {
-        name: value
-        for name, value in headers.items()
-        if name.lower() not in DROPPED_REQUEST_HEADERS and not name.lower().startswith(DROPPED_REQUEST_PREFIXES)
-    }
-    content_type_key = next((k for k in forwarded if k.lower() == "content-type"), None)
-    if content_type_key is not None:
-        content_type = forwarded.pop(content_type_key)
-        if body:
-            forwarded["Content-Type"] = _resolve_content_type(content_type, body)
+    """The caller's allow-listed headers, minus any the caller marked hop-by-hop in `Connection`."""
+    connection = next((value for name, value in headers.items() if name.lower() == "connection"), "")
+    hop_by_hop = {token.strip().lower() for token in connection.split(",")}
+    forwarded: dict[str, str] = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered not in FORWARDED_REQUEST_HEADERS or lowered in hop_by_hop:
+            continue
+        value = value.strip()
+        if _HEADER_VALUE_CONTROL.search(value):
+            raise BadRequest(f"The {name} header contains control characters.", code="invalid_header")
+        forwarded[FORWARDED_REQUEST_HEADERS[lowered]] = value
+    content_type = forwarded.pop("Content-Type", None)
+    if content_type is not None and body:
+        forwarded["Content-Type"] = _resolve_content_type(content_type, body)
     return forwarded
 
 
@@ -185,9 +195,11 @@ def _resolve_content_type(declared: str, body: bytes) -> str:
 
 
 def _retryable(call: ProxyCall) -> bool:
-    if call.method.upper() in IDEMPOTENT_METHODS:
-        return True
-    return any(name.lower() in IDEMPOTENCY_HEADERS for name in call.headers)
+    """Whether the request may be repeated once it may have reached the provider: its method,
+    and every `_method` override in the query, must be one that is safe to repeat."""
+    methods = {call.method.upper()}
+    methods.update(value.strip().upper() for key, value in call.query if key == METHOD_OVERRIDE_PARAM)
+    return methods <= RETRYABLE_METHODS
 
 
 def _rejects_token(provider: Provider, response: UpstreamResponse) -> bool:
@@ -199,8 +211,3 @@ def _rejects_token(provider: Provider, response: UpstreamResponse) -> bool:
         return False
     error = body.get("error") if isinstance(body, dict) else None
     return isinstance(error, str) and error in provider.invalid_token_errors
-
-
-def monotonic_now() -> float:
-    """The clock the proxy's deadline is measured on."""
-    return time.monotonic()

@@ -1,0 +1,263 @@
+"""The upstream client's rules, against a misbehaving loopback server and an injected clock (no
+real sleeps): what is retried and when, the deadline, the `Retry-After` cap, the response cap on
+streamed bodies, and broken answers becoming `UpstreamBadResponse` (a 502)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from chalicelib.adapters.http_client import reset_http_session
+from chalicelib.adapters.upstream import (
+    Clock,
+    OutboundRequest,
+    RetryPolicy,
+    UpstreamBadResponse,
+    UpstreamTimeout,
+    UpstreamTooLarge,
+    UpstreamUnavailable,
+    send,
+)
+from tests.fault_server import (
+    BROKEN_ANSWERS,
+    FaultServer,
+    chunked,
+    gzipped,
+    hang,
+    head,
+    json_ok,
+    reset_after,
+    respond,
+)
+from tests.fault_server import send as send_raw
+
+
+@dataclass
+class FakeClock:
+    """Time stands still except when the code under test sleeps; every sleep is recorded."""
+
+    at: float = 1000.0
+    jitter: float = 1.0
+    sleeps: list[float] = field(default_factory=list)
+    on_sleep: Callable[[], None] | None = None
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.at += seconds
+        if self.on_sleep is not None:
+            self.on_sleep()
+
+    @property
+    def clock(self) -> Clock:
+        return Clock(now=lambda: self.at, sleep=self.sleep, jitter=lambda: self.jitter)
+
+
+@pytest.fixture(autouse=True)
+def fresh_session() -> Iterator[None]:
+    reset_http_session()
+    yield
+    reset_http_session()
+
+
+def request(server: FaultServer, method: str = "GET", retryable: bool | None = None, **headers: str) -> OutboundRequest:
+    body = b'{"title": "x"}' if method in ("POST", "PUT", "PATCH") else None
+    safe = method == "GET" if retryable is None else retryable
+    return OutboundRequest(method, server.origin + "/rest/v1.1/me", dict(headers), body, safe)
+
+
+# --- connect errors: the request never left, so any method is retried ---------------------------
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PATCH", "DELETE"])
+def test_connect_error_is_retried_for_every_method(method: str) -> None:
+    fake = FakeClock()
+    with FaultServer(json_ok(), listening=False) as server:
+        fake.on_sleep = server.listen  # the provider comes back while the client waits
+        response = send(request(server, method), fake.at + 20, 10_000, clock=fake.clock)
+    assert response.status == 200
+    assert response.attempts == 2
+    assert len(fake.sleeps) == 1
+    assert [r.method for r in server.received] == [method]
+
+
+def test_connect_errors_stop_at_the_deadline() -> None:
+    fake = FakeClock()
+    policy = RetryPolicy(max_attempts=10, base_delay=1.0, max_delay=1.0)
+    with FaultServer(listening=False) as server, pytest.raises(UpstreamUnavailable):
+        send(request(server), fake.at + 4.5, 10_000, policy, fake.clock)
+    # Attempts at t=0, 1, 2, 3; the next retry would end within the last second: none.
+    assert fake.sleeps == [1.0, 1.0, 1.0]
+
+
+# --- after sending: only a request that is safe to repeat is retried ------------------------------
+
+
+def test_read_timeout_is_retried_for_get() -> None:
+    fake = FakeClock(jitter=0.0)
+    with FaultServer(hang(), json_ok()) as server:
+        # 1.2 s left: the first attempt's read times out after 1.2 s (a socket timeout, not a
+        # sleep), and a retry still fits because the fake clock has not moved.
+        response = send(request(server), fake.at + 1.2, 10_000, clock=fake.clock)
+    assert response.status == 200
+    assert response.attempts == 2
+    assert server.connections == 2
+
+
+def test_read_timeout_of_a_post_is_a_504_without_retry() -> None:
+    fake = FakeClock(jitter=0.0)
+    with FaultServer(hang(), json_ok()) as server, pytest.raises(UpstreamTimeout):
+        send(request(server, "POST"), fake.at + 1.2, 10_000, clock=fake.clock)
+    assert server.connections == 1
+    assert fake.sleeps == []
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_connection_dropped_after_sending(method: str) -> None:
+    fake = FakeClock(jitter=0.0)
+    with FaultServer(reset_after(b""), json_ok()) as server:
+        if method == "GET":
+            assert send(request(server, method), fake.at + 20, 10_000, clock=fake.clock).status == 200
+            assert server.connections == 2
+        else:
+            with pytest.raises(UpstreamUnavailable):
+                send(request(server, method), fake.at + 20, 10_000, clock=fake.clock)
+            assert server.connections == 1
+
+
+@pytest.mark.parametrize(("method", "retryable"), [("GET", True), ("PUT", True), ("POST", False), ("PATCH", False)])
+def test_5xx_is_retried_only_when_repeating_is_safe(method: str, retryable: bool) -> None:
+    fake = FakeClock(jitter=0.0)
+    busy = respond(503, b'{"error": "busy"}', [("Content-Type", "application/json")])
+    with FaultServer(busy, json_ok()) as server:
+        response = send(request(server, method, retryable), fake.at + 20, 10_000, clock=fake.clock)
+    assert (response.status, server.connections) == ((200, 2) if retryable else (503, 1))
+
+
+def test_retries_stop_at_the_deadline() -> None:
+    fake = FakeClock()
+    policy = RetryPolicy(max_attempts=10, base_delay=1.0, max_delay=1.0)
+    busy = respond(503, b"{}", [("Content-Type", "application/json")])
+    with FaultServer(busy) as server:
+        response = send(request(server), fake.at + 4.5, 10_000, policy, fake.clock)
+    # Attempts at t=0, 1, 2, 3; a retry after the fourth would not end a second before the deadline.
+    assert response.status == 503
+    assert response.attempts == 4
+    assert server.connections == 4
+    assert fake.sleeps == [1.0, 1.0, 1.0]
+
+
+def test_max_attempts_bounds_the_retries() -> None:
+    fake = FakeClock(jitter=0.0)
+    busy = respond(500, b"{}", [("Content-Type", "application/json")])
+    with FaultServer(busy) as server:
+        response = send(request(server), fake.at + 60, 10_000, RetryPolicy(max_attempts=3), fake.clock)
+    assert (response.status, response.attempts, server.connections) == (500, 3, 3)
+
+
+# --- Retry-After ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("retry_after", ["3600", "Fri, 31 Dec 2100 23:59:59 GMT"])
+def test_a_huge_retry_after_is_capped(retry_after: str) -> None:
+    fake = FakeClock()
+    throttled = respond(429, b'{"error": "rate_limited"}', [("Retry-After", retry_after)])
+    with FaultServer(throttled, json_ok()) as server:
+        response = send(request(server), fake.at + 60, 10_000, RetryPolicy(max_retry_after=5.0), fake.clock)
+    assert response.status == 200
+    assert fake.sleeps == [5.0]
+
+
+def test_retry_after_is_honoured_below_the_cap() -> None:
+    fake = FakeClock()
+    throttled = respond(429, b"{}", [("Retry-After", "2")])
+    with FaultServer(throttled, json_ok()) as server:
+        response = send(request(server), fake.at + 60, 10_000, clock=fake.clock)
+    assert response.status == 200
+    assert fake.sleeps == [2.0]
+
+
+def test_retry_after_past_the_deadline_is_not_waited_for() -> None:
+    fake = FakeClock()
+    throttled = respond(429, b"{}", [("Retry-After", "3600")])
+    with FaultServer(throttled, json_ok()) as server:
+        response = send(request(server), fake.at + 5.5, 10_000, RetryPolicy(max_retry_after=5.0), fake.clock)
+    assert response.status == 429
+    assert response.throttled
+    assert fake.sleeps == []
+    assert server.connections == 1
+
+
+# --- the response cap, however the body arrives ------------------------------------------------------
+
+STREAMED_OVERSIZE = {
+    "no-content-length": send_raw(head(200, [("Content-Type", "application/json")]) + b"x" * 5000),
+    "chunked": send_raw(head(200, [("Transfer-Encoding", "chunked")]) + chunked(b"x" * 5000)),
+    # The declared length is the compressed size: small, honest, and far from the decoded size.
+    "gzip-small-content-length": respond(200, gzipped(b"x" * 50_000), [("Content-Encoding", "gzip")]),
+    "declared-too-large": respond(200, b"x" * 5000),
+}
+
+
+@pytest.mark.parametrize("case", STREAMED_OVERSIZE)
+def test_response_over_the_cap_is_refused(case: str) -> None:
+    fake = FakeClock()
+    with FaultServer(STREAMED_OVERSIZE[case]) as server, pytest.raises(UpstreamTooLarge):
+        send(request(server), fake.at + 20, 1000, clock=fake.clock)
+    assert server.connections == 1  # the same answer would come again: no retry
+
+
+def test_response_at_the_cap_passes() -> None:
+    fake = FakeClock()
+    with FaultServer(send_raw(head(200) + b"x" * 1000)) as server:
+        response = send(request(server), fake.at + 20, 1000, clock=fake.clock)
+    assert response.body == b"x" * 1000
+
+
+# --- broken answers: a 502, retried only when repeating is safe ---------------------------------------
+
+
+@pytest.mark.parametrize("case", BROKEN_ANSWERS)
+def test_broken_answer_to_a_post_is_a_bad_response_without_retry(case: str) -> None:
+    fake = FakeClock(jitter=0.0)
+    with FaultServer(BROKEN_ANSWERS[case], json_ok()) as server, pytest.raises(UpstreamBadResponse) as raised:
+        send(request(server, "POST"), fake.at + 20, 10_000, clock=fake.clock)
+    assert raised.value.status == 502
+    assert server.connections == 1
+
+
+@pytest.mark.parametrize("case", BROKEN_ANSWERS)
+def test_broken_answer_to_a_get_is_retried(case: str) -> None:
+    fake = FakeClock(jitter=0.0)
+    with FaultServer(BROKEN_ANSWERS[case], json_ok()) as server:
+        response = send(request(server), fake.at + 20, 10_000, clock=fake.clock)
+    assert response.status == 200
+    assert response.body == b'{"ok": true}'
+    assert server.connections == 2
+
+
+def test_good_gzip_is_decoded() -> None:
+    fake = FakeClock()
+    with FaultServer(respond(200, gzipped(b'{"ok": true}'), [("Content-Encoding", "gzip")])) as server:
+        response = send(request(server), fake.at + 20, 10_000, clock=fake.clock)
+    assert response.body == b'{"ok": true}'
+
+
+# --- what goes out ----------------------------------------------------------------------------------
+
+
+def test_accept_encoding_is_what_the_client_decodes_whatever_the_request_says() -> None:
+    fake = FakeClock()
+    with FaultServer(json_ok()) as server:
+        send(request(server, **{"Accept-Encoding": "br, zstd"}), fake.at + 20, 10_000, clock=fake.clock)
+    [received] = server.received
+    assert received.headers["accept-encoding"] == "gzip, deflate"
+
+
+def test_header_values_beyond_latin1_are_sent_as_utf8() -> None:
+    fake = FakeClock()
+    with FaultServer(json_ok()) as server:
+        send(request(server, **{"User-Agent": "caf\u00e9 \u2603"}), fake.at + 20, 10_000, clock=fake.clock)
+    [received] = server.received
+    assert received.headers["user-agent"].encode("latin-1").decode("utf-8") == "caf\u00e9 \u2603"
