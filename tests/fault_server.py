@@ -102,14 +102,16 @@ def gzipped(payload: bytes) -> bytes:
 
 
 class FaultServer:
-    """Answers connection N with `actions[N]` (the last action repeats). Use as a context manager;
+    """Answers connection N with `actions[N]` (the last action repeats, or with `cycle` the list
+    starts over). Use as a context manager;
     it also stops on its own after `lifetime` seconds, so a failing test never leaves it running.
 
     With `listening=False` the port is bound but refuses connections until `listen()` is called
     (a connect error that a test can end from an injected sleeper)."""
 
-    def __init__(self, *actions: Action, lifetime: float = 20.0, listening: bool = True) -> None:
+    def __init__(self, *actions: Action, lifetime: float = 20.0, listening: bool = True, cycle: bool = False) -> None:
         self.actions = list(actions) or [json_ok()]
+        self._cycle = cycle
         self.received: list[Received] = []
         self.connections = 0
         self._stop = threading.Event()
@@ -158,7 +160,8 @@ class FaultServer:
             except OSError:
                 return
             with self._lock:
-                action = self.actions[min(self.connections, len(self.actions) - 1)]
+                index = self.connections % len(self.actions) if self._cycle else self.connections
+                action = self.actions[min(index, len(self.actions) - 1)]
                 self.connections += 1
             threading.Thread(target=self._handle, args=(conn, action), daemon=True).start()
         self._stop.set()

@@ -235,3 +235,72 @@ def test_every_route_survives_every_input_class(api: Api, project: ProjectHandle
             status = _call_and_check(api, method, case_path, body, sent_headers, case_auth)
             seen.add(f"{status // 100}xx")
     assert {"2xx", "4xx"} <= seen, seen
+
+
+# --- upstream classes: the proxy against answers that break in every way the fault server knows ----
+
+UPSTREAM_HEADERS: list[dict[str, str]] = [
+    {},
+    {"Accept-Encoding": "br, zstd"},
+    {"Accept-Encoding": "gzip;q=0, identity;q=0"},
+    {"Connection": "close, Accept, Content-Type, Authorization"},
+    {"Accept-Language": "caf\u00e9 \u2603"},
+    {"Accept-Language": "a\r\nX-Injected: 1"},
+    {"If-None-Match": "\x00"},
+    {"X-HTTP-Method-Override": "DELETE", "True-Client-IP": "1.2.3.4"},
+    {"Idempotency-Key": "k"},
+    {"Content-Type": "auto"},
+]
+UPSTREAM_QUERIES = ["", "?_method=POST", "?_method=%00", "?_method=", "?_method=get&_method=delete", "?fields=ID"]
+
+
+def test_proxy_never_answers_500_on_broken_upstreams(
+    api: Api, project: ProjectHandle, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.adapters.upstream import Clock
+    from chalicelib.wiring import get_services, reset_services
+    from tests import connect_flow
+    from tests.fault_server import BROKEN_ANSWERS, FaultServer, chunked, gzipped, head, json_ok, respond
+    from tests.fault_server import send as send_raw
+
+    connect_flow.connect(api, project, sandbox, "fuzz-user", sandbox_user="alicebaker")
+    answers = [
+        *BROKEN_ANSWERS.values(),
+        json_ok(),
+        respond(200, gzipped(b'{"ok": true}'), [("Content-Encoding", "gzip")]),
+        respond(200, gzipped(b"x" * 100_000), [("Content-Encoding", "gzip")]),
+        send_raw(head(200, [("Transfer-Encoding", "chunked")]) + chunked(b"y" * 100_000)),
+        send_raw(head(200) + b"z" * 100_000),
+        respond(429, b"{}", [("Retry-After", "999999999999999999999")]),
+        respond(503, b"{}", [("Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT")]),
+        respond(204, b""),
+        respond(304, b"", [("Content-Encoding", "gzip")]),
+        send_raw(b"HTTP/1.1 200 OK\r\n" + b"X-Many: 1\r\n" * 150 + b"Content-Length: 0\r\nConnection: close\r\n\r\n"),
+        send_raw(b"not http at all\r\n\r\n"),
+        send_raw(b""),
+    ]
+    rng = random.Random(7)
+    statuses: dict[int, int] = {}
+    with FaultServer(*answers, cycle=True, lifetime=120) as server:
+        monkeypatch.setenv("TETHER_WPCOM_ORIGIN", server.origin)
+        monkeypatch.setenv("TETHER_MAX_PROXY_RESPONSE_BYTES", "50000")
+        reset_services()
+        get_services().upstream_clock = Clock(sleep=lambda seconds: None)
+        token = project.token("fuzz-user")
+        for _ in range(60):
+            method = rng.choice(["GET", "POST", "PUT", "PATCH", "DELETE"])
+            path = rng.choice(["v1.1/me", "sites/1/posts/new", "wp/v2/sites/1/posts"]) + rng.choice(UPSTREAM_QUERIES)
+            headers = rng.choice(UPSTREAM_HEADERS)
+            body = rng.choice([None, b"{}", b"title=x", b"\xff\xfe"])
+            response = api.call(
+                method, f"/projects/{project.id}/sdk/proxy/wordpress/{path}", token=token, raw=body, headers=headers
+            )
+            statuses[response.status] = statuses.get(response.status, 0) + 1
+            where = f"{method} {path} headers={headers!r} body={body!r}"
+            assert response.status != 500, f"{where} -> {response.body[:300]!r}"
+            if "X-Tether-Error" in response.headers:
+                assert set(json.loads(response.body)) == {"message", "code"}, where
+            for name, value in response.headers.items():
+                assert not any(ch in value for ch in "\r\n\x00"), f"{where}: header {name} carries a control character"
+    assert statuses.get(502), statuses
+    assert any(200 <= status < 300 for status in statuses), statuses
