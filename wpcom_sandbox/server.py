@@ -8,6 +8,7 @@ The request log holds method, path and status only: never query strings, headers
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -114,6 +115,14 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.stopping = threading.Event()
         host, port = str(self.server_address[0]), int(self.server_address[1])
         self.origin = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that resets its connection (a proxy abandoning a body it will not read) is
+        normal here: log it quietly instead of printing a traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("sandbox client dropped the connection")
+            return
+        super().handle_error(request, client_address)
 
 
 class WordPressSandbox:
