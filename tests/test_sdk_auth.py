@@ -348,3 +348,51 @@ def test_token_lifetime_cap_is_configurable(api: Api, project: ProjectHandle, mo
     reset_services()
     assert me(api, project, project.token("u", ttl=600)).status == 200
     assert_refused(me(api, project, project.token("u", ttl=3600)), code="token_lifetime_too_long")
+
+
+def test_a_project_can_require_aud(api: Api, make_project: Any) -> None:
+    project = make_project("A")
+    other = make_project("B")
+    policy_path = f"/projects/{project.id}/token-policy"
+    assert api.call("GET", policy_path, headers=project.admin).json == {"requireAudience": False}
+    now = int(time.time())
+    without_aud = _signed(project, {"sub": "u", "iat": now, "exp": now + 60})
+    with_aud = _signed(project, {"sub": "u", "iat": now, "exp": now + 60, "aud": project.id})
+    assert me(api, project, without_aud).status == 200
+
+    put = api.call("PUT", policy_path, body={"requireAudience": True}, headers=project.admin)
+    assert (put.status, put.json) == (200, {"requireAudience": True})
+    assert api.call("GET", policy_path, headers=project.admin).json == {"requireAudience": True}
+    assert_refused(me(api, project, without_aud), code="invalid_audience")
+    assert me(api, project, with_aud).status == 200
+    # Another project's policy is its own.
+    assert api.call("GET", f"/projects/{other.id}/token-policy", headers=other.admin).json == {"requireAudience": False}
+
+    assert api.call("PUT", policy_path, body={"requireAudience": False}, headers=project.admin).status == 200
+    assert me(api, project, without_aud).status == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({}, "missing_field"),
+        ({"requireAudience": "yes"}, "invalid_field"),
+        ({"requireAudience": 1}, "invalid_field"),
+        ({"requireAudience": None}, "invalid_field"),
+        ({"requireAudience": True, "other": 1}, "unknown_field"),
+    ],
+)
+def test_token_policy_refuses_bad_bodies(api: Api, project: ProjectHandle, body: Any, code: str) -> None:
+    path = f"/projects/{project.id}/token-policy"
+    assert_refused(api.call("PUT", path, body=body, headers=project.admin), status=400, code=code)
+    assert api.call("GET", path, headers=project.admin).json == {"requireAudience": False}
+
+
+def test_token_policy_needs_the_project_key(api: Api, make_project: Any) -> None:
+    project = make_project("A")
+    other = make_project("B")
+    path = f"/projects/{project.id}/token-policy"
+    refused = api.call("PUT", path, body={"requireAudience": True}, headers=other.admin)
+    assert_refused(refused, code="invalid_project_key")
+    assert_refused(api.call("GET", path, token=project.token()), status=401)
+    assert api.call("GET", path, headers=project.admin).json == {"requireAudience": False}

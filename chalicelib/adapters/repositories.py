@@ -94,6 +94,20 @@ class ProjectRepository:
         signing_keys.sort(key=lambda k: k.created_at)
         return ProjectConfig(project, tuple(signing_keys), integrations)
 
+    def set_require_token_audience(self, project_id: str, required: bool, now: str) -> None:
+        """Record whether the project's user tokens must carry an `aud` naming it."""
+        try:
+            self._table.update_item(
+                Key=keys.project(project_id).as_item(),
+                UpdateExpression="SET requireTokenAudience = :r, tokenPolicyUpdatedAt = :t",
+                ConditionExpression=Attr(keys.PK).exists(),
+                ExpressionAttributeValues={":r": required, ":t": now},
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                raise NotFound("No such project.", code="project_not_found") from None
+            raise storage_error(exc) from None
+
     def add_signing_key(self, key: SigningKey) -> None:
         """Register a public key; a key already registered is a conflict."""
         item = {
@@ -264,6 +278,7 @@ def _project(item: dict[str, Any]) -> Project:
         name=str(item["name"]),
         secret_key_hash=str(item["secretKeyHash"]),
         created_at=str(item["createdAt"]),
+        require_token_audience=bool(item.get("requireTokenAudience", False)),
     )
 
 

@@ -10,7 +10,7 @@ from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.models import ProjectConfig
 from chalicelib.domain.providers import get_provider
 from chalicelib.domain.validation import check_fields
-from chalicelib.services import integrations, signing_keys
+from chalicelib.services import integrations, signing_keys, token_policy
 from chalicelib.wiring import get_services
 
 admin = Blueprint(__name__)
@@ -26,6 +26,23 @@ def get_project(project_id: str) -> Response:
     config = _authorise(project_id)
     project = config.project
     return json_response({"id": project.id, "name": project.name, "createdAt": project.created_at})
+
+
+@json_route(admin, "/projects/{project_id}/token-policy", ["GET"])
+def get_token_policy(project_id: str) -> Response:
+    """Whether the project's user tokens must carry an `aud` claim naming the project."""
+    return json_response(token_policy.token_policy_view(_authorise(project_id).project))
+
+
+@json_route(admin, "/projects/{project_id}/token-policy", ["PUT"])
+def put_token_policy(project_id: str) -> Response:
+    """Set `{"requireAudience": bool}`: when true, a user token without `aud` is refused."""
+    services = get_services()
+    config = _authorise(project_id)
+    required = token_policy.parse_token_policy(json_body(admin.current_request, services.settings.max_body_bytes))
+    token_policy.set_require_audience(services.projects, config.project.id, required)
+    services.project_configs.invalidate(config.project.id)
+    return json_response({"requireAudience": required})
 
 
 @json_route(admin, "/projects/{project_id}/integrations/{integration_type}", ["GET"])

@@ -14,6 +14,8 @@ class Project:
     name: str
     secret_key_hash: str
     created_at: str
+    # When set, user tokens must carry an `aud` claim naming this project.
+    require_token_audience: bool = False
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,8 @@ def verify_user_token(config: ProjectConfig, token: str, rules: TokenRules, now:
 
     Only RS256 and ES256 are accepted; `exp` and `sub` are required. A `kid` in the header
     selects one key; without one, each registered key of the right type is tried. An `aud`
-    claim, when present, must name this project (a string, or a list holding it). The token's
+    claim, when present, must name this project (a string, or a list holding it); a project
+    may require it. The token's
     lifetime `exp - iat` may not exceed `rules.max_lifetime_seconds`; a token without `iat`
     may not stay valid longer than that from now.
     """
@@ -78,14 +79,19 @@ def verify_user_token(config: ProjectConfig, token: str, rules: TokenRules, now:
             raise Unauthorized(f"The user token lacks the '{exc.claim}' claim.", code="invalid_token") from None
         except (jwt.InvalidTokenError, ValueError, TypeError, OverflowError):
             raise Unauthorized("The user token is not valid.", code="invalid_token") from None
-        _check_audience(claims, config.project.id)
+        _check_audience(claims, config.project.id, config.project.require_token_audience)
         _check_lifetime(claims, rules.max_lifetime_seconds, now)
         return VerifiedUser(config.project.id, _user_id(claims), claims)
     raise Unauthorized("The user token is not signed by a key registered for this project.", code="invalid_signature")
 
 
-def _check_audience(claims: dict[str, Any], project_id: str) -> None:
+def _check_audience(claims: dict[str, Any], project_id: str, required: bool) -> None:
     if "aud" not in claims:
+        if required:
+            raise Unauthorized(
+                "This project requires user tokens to carry an 'aud' claim naming the project.",
+                code="invalid_audience",
+            )
         return
     audience = claims["aud"]
     named = [audience] if isinstance(audience, str) else audience if isinstance(audience, list) else []
