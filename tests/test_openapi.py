@@ -38,6 +38,8 @@ NOT_HTTP_CODES = {
     "project_exists": "raised only by `tether projects create`",
     "invalid_name": "raised only by `tether projects create`",
     "keyring_busy": "raised only by `tether keys rotate`",
+    "invalid_workflow": "workflow validation; no route serves it yet (the admin API of issue 8 will)",
+    "invalid_template": "a template error; a permanent step failure once the step runner exists",
     "bad_request": "default of BadRequest; every raise names its own code",
     "unauthorized": "default of Unauthorized; every raise names its own code",
     "forbidden": "default of Forbidden; every raise names its own code",
