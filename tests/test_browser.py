@@ -8,24 +8,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import node_tests
 from tests.devstack import RunningDevStack
+from tests.node_tests import NodeRun, run_node_tests
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BROWSER_DIR = REPO_ROOT / "tests" / "browser"
 PARAGON_SDK = REPO_ROOT / "demo" / "node_modules" / "@useparagon" / "connect"
 CHROMIUM = Path("/usr/bin/chromium")
 NODE_TIMEOUT_S = 90
-STOP_GRACE_S = 5
 
 
 def _missing_prerequisites() -> list[str]:
@@ -55,7 +53,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDevStack]
         yield running
 
 
-def test_connect_popup_in_headless_chromium(stack: RunningDevStack) -> None:
+@pytest.fixture(scope="module")
+def browser_run(stack: RunningDevStack, tmp_path_factory: pytest.TempPathFactory) -> NodeRun:
+    """tests/browser/ run once against the stack (each inner test is checked by its own pytest test)."""
     # Both files need TETHER_API_URL (the demo page needs no more: it signs its own user's token);
     # the rest is connect.test.mjs's. The stack is fresh, so the demo user starts unconnected.
     env = {
@@ -67,40 +67,21 @@ def test_connect_popup_in_headless_chromium(stack: RunningDevStack) -> None:
         "TETHER_CHROMIUM": str(CHROMIUM),
     }
     env.pop("TETHER_SCREENSHOT_DIR", None)
-    node = shutil.which("node")
-    assert node is not None
-    # Its own process group, so a timeout ends the runner, the per-file node processes and (through
-    # Playwright's SIGTERM handler, or its closed pipe) Chromium too.
-    process = subprocess.Popen(
-        [node, "--test", "tests/browser/"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=NODE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        stdout, stderr = _stop_group(process)
-        pytest.fail(f"node --test tests/browser/ ran longer than {NODE_TIMEOUT_S} s:\n{stdout}\n{stderr}")
-    finally:
-        if process.poll() is None:
-            _stop_group(process)
-    assert process.returncode == 0, (
-        f"node --test tests/browser/ failed ({process.returncode}):\n{stdout}\n{stderr}\n"
-        f"--- tether dev logs ---\n{stack.logs()}"
-    )
+    # node runs in its own process group, so a timeout ends the runner, the per-file node processes
+    # and (through Playwright's SIGTERM handler, or its closed pipe) Chromium too.
+    results = tmp_path_factory.mktemp("browser-results") / "results.jsonl"
+    run = run_node_tests(BROWSER_DIR, env, results, timeout=NODE_TIMEOUT_S)
+    if run.returncode != 0:
+        run.output += f"\n--- tether dev logs ---\n{stack.logs()}"
+    return run
 
 
-def _stop_group(process: subprocess.Popen[str]) -> tuple[str, str]:
-    """SIGTERM the process group, SIGKILL it after a grace period; return what it printed."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        try:
-            return process.communicate(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            continue
-    return "", ""
+@node_tests.parametrize(BROWSER_DIR)
+def test_in_headless_chromium(browser_run: NodeRun, inner: node_tests.InnerTest) -> None:
+    """The connect popup and the demo page in Chromium (tests/browser/*.test.mjs), one result per test."""
+    browser_run.check(inner)
+
+
+def test_browser_run_reported_nothing_unaccounted(browser_run: NodeRun) -> None:
+    """No failed hook, unloadable file or unlisted test hides behind the per-test results."""
+    assert browser_run.unaccounted(node_tests.inner_tests(BROWSER_DIR)) == []

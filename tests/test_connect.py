@@ -11,6 +11,7 @@ import pytest
 
 from tests import connect_flow
 from tests.conftest import Api, ProjectHandle
+from tests.test_connect_races import FakeClock
 from tests.test_sdk_auth import assert_refused
 from wpcom_sandbox.server import WordPressSandbox
 
@@ -111,18 +112,31 @@ def test_another_projects_state_is_refused(api: Api, make_project: Any, sandbox:
     assert_refused(other, status=404)
 
 
-def test_expired_state_is_refused(
-    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from chalicelib.services import connect
+def test_expired_state_is_refused(api: Api, project: ProjectHandle, sandbox: WordPressSandbox) -> None:
+    from chalicelib.services.connect import STATE_TTL_SECONDS
+    from chalicelib.wiring import get_services
 
+    clock = FakeClock(float(int(time.time())))
+    get_services().clock = clock
     attempt = connect_flow.start(api, project, sandbox)
-    later = time.time() + 601
-    monkeypatch.setattr(connect.time, "time", lambda: later)
+    clock.now += STATE_TTL_SECONDS
     page = connect_flow.callback(api, attempt)
     assert page.status == 400
     assert b"expired" in page.body
     assert credentials_in_table() == []
+
+
+def test_state_works_until_its_last_second(api: Api, project: ProjectHandle, sandbox: WordPressSandbox) -> None:
+    from chalicelib.services.connect import STATE_TTL_SECONDS
+    from chalicelib.wiring import get_services
+
+    clock = FakeClock(float(int(time.time())))
+    get_services().clock = clock
+    attempt = connect_flow.start(api, project, sandbox)
+    clock.now += STATE_TTL_SECONDS - 1
+    page = connect_flow.callback(api, attempt)
+    assert page.status == 200, page.body
+    assert len(credentials_in_table()) == 1
 
 
 def test_denied_consent_ends_the_sdk_polling_with_the_error(

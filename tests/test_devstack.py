@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import stat
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests import node_tests
 from tests.devstack import RunningDevStack
+from tests.node_tests import NodeRun, run_node_tests
 from tether.sandbox_connect import connect_over_http
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +48,7 @@ NODE_DENY_USER = "node-sdk-deny-user"
 # Connected before the Node tests run, for the proxy snippets (tests/node/proxy.test.mjs).
 NODE_PROXY_USER = "node-sdk-proxy-user"
 HTTP_TIMEOUT = 10
+NODE_TIMEOUT_S = 120
 
 
 class StackUnderTest(RunningDevStack):
@@ -135,7 +137,9 @@ def test_unknown_route_is_a_json_404_without_the_token(stack: StackUnderTest) ->
     assert token.rsplit(".", 1)[-1] not in response.text
 
 
-def test_real_sdk_authenticates_under_node(stack: StackUnderTest) -> None:
+@pytest.fixture(scope="module")
+def node_run(stack: StackUnderTest, tmp_path_factory: pytest.TempPathFactory) -> NodeRun:
+    """tests/node/ run once against the stack (each inner test is checked by its own pytest test)."""
     node = shutil.which("node")
     if node is None or not (NODE_DIR / "node_modules" / "@useparagon" / "connect").is_dir():
         reason = "Node.js or tests/node/node_modules (npm ci in tests/node) is missing"
@@ -154,20 +158,24 @@ def test_real_sdk_authenticates_under_node(stack: StackUnderTest) -> None:
         "TETHER_DENY_USER_TOKEN": stack.token(NODE_DENY_USER),
         "TETHER_PROXY_USER_TOKEN": proxy_token,
     }
-    result = subprocess.run(
-        [node, "--test", "tests/node/"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, f"node --test failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    results = tmp_path_factory.mktemp("node-results") / "results.jsonl"
+    return run_node_tests(NODE_DIR, env, results, timeout=NODE_TIMEOUT_S)
 
 
-def test_logs_hold_no_tokens_or_keys(stack: StackUnderTest) -> None:
-    # Kept last in this module: the log check then covers every request the tests above made.
+@node_tests.parametrize(NODE_DIR)
+def test_real_sdk_under_node(node_run: NodeRun, inner: node_tests.InnerTest) -> None:
+    """The real @useparagon/connect SDK under Node.js (tests/node/*.test.mjs), one result per test."""
+    node_run.check(inner)
+
+
+def test_node_reported_nothing_unaccounted(node_run: NodeRun) -> None:
+    """No failed hook, unloadable file or unlisted test hides behind the per-test results."""
+    assert node_run.unaccounted(node_tests.inner_tests(NODE_DIR)) == []
+
+
+def test_logs_hold_no_tokens_or_keys(stack: StackUnderTest, node_run: NodeRun) -> None:
+    # Asks for node_run so that the Node tests' requests (the SDK puts tokens in query strings)
+    # are in the logs whatever the test order.
     token = stack.token("carol")
     response = requests.get(sdk_url(stack), params={"userToken": token}, headers=bearer(token), timeout=HTTP_TIMEOUT)
     assert response.status_code == 200, response.text

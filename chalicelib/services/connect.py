@@ -216,7 +216,7 @@ def complete_oauth(
         ports.sessions.fail(state.project_id, state.user_id, state.session_id, error.code, error.message)
         return _refused("Connection failed", error.message, status=error.status)
 
-    if state.expires_at <= int(time.time()):
+    if state.expires_at <= int(ports.clock()):
         return fail(BadRequest("The connection attempt expired; please start again.", code="state_expired"))
     if binding_cookie is None or not secrets.compare_digest(
         binding_cookie.encode("utf-8", "replace"), browser_binding(state.project_id, state.user_id).encode()
