@@ -31,13 +31,30 @@ class Attempt:
         return {key: values[0] for key, values in parse_qs(query).items()}
 
 
-def binding_cookie(api: Api, project: ProjectHandle, token: str) -> str:
-    """Open the popup's first page and return the binding cookie it sets."""
-    page = api.call(
+def popup_headers(opener: str, *, referer: str | None = "origin") -> dict[str, str]:
+    """What a browser sends when a page on `opener` opens the popup with `window.open` (the
+    Referer is cut to the origin by the default strict-origin-when-cross-origin policy)."""
+    headers = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+    if referer is not None:
+        headers["Referer"] = f"{opener}/" if referer == "origin" else referer
+    return headers
+
+
+def open_popup(
+    api: Api, project: ProjectHandle, token: str, opener: str = "http://app.test", **headers: str
+) -> Response:
+    """The popup's first page, as a browser loads it when a page on `opener` opens it."""
+    return api.call(
         "GET",
-        f"/projects/{project.id}/sdk/actions/oauth-nonce?action=wordpress&originForPostMessage=http%3A%2F%2Fapp.test"
+        f"/projects/{project.id}/sdk/actions/oauth-nonce?action=wordpress&originForPostMessage={quote(opener, safe='')}"
         f"&userToken={token}",
+        headers={**popup_headers(opener), **headers},
     )
+
+
+def binding_cookie(api: Api, project: ProjectHandle, token: str, opener: str = "http://app.test") -> str:
+    """Open the popup's first page and return the binding cookie it sets."""
+    page = open_popup(api, project, token, opener)
     assert page.status == 200, page.body
     jar: SimpleCookie = SimpleCookie()
     jar.load(page.headers["Set-Cookie"])
@@ -64,10 +81,11 @@ def start(
     sandbox_user: str | None = None,
     sandbox_site: str | None = None,
     install_options: str | None = None,
+    opener: str = "http://app.test",
 ) -> Attempt:
-    """Run the flow up to (not including) the callback."""
+    """Run the flow up to (not including) the callback, the popup opened by a page on `opener`."""
     token = project.token(user_id)
-    cookie = binding_cookie(api, project, token)
+    cookie = binding_cookie(api, project, token, opener)
     session_id = secrets.token_hex(8)
     built = build_oauth(api, project, token, session_id, install_options)
     assert built.status == 200, built.body

@@ -62,6 +62,7 @@ def browser_run(stack: RunningDevStack, tmp_path_factory: pytest.TempPathFactory
         **os.environ,
         "TETHER_API_URL": stack.api_url,
         "TETHER_PROJECT_ID": stack.project_id,
+        "TETHER_PROJECT_SECRET_KEY": stack.state["projectSecretKey"],
         "TETHER_USER_TOKEN": stack.token("browser-user-1"),
         "TETHER_USER_TOKEN_2": stack.token("browser-user-2"),
         "TETHER_CHROMIUM": str(CHROMIUM),

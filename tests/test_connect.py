@@ -3,8 +3,10 @@ reconnects, uninstall, dev-keys cap and credential health."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import pytest
@@ -71,19 +73,58 @@ def test_connect_stores_a_valid_encrypted_credential(
 def test_state_used_twice_stores_nothing_more(api: Api, project: ProjectHandle, sandbox: WordPressSandbox) -> None:
     attempt = connect_flow.start(api, project, sandbox)
     assert connect_flow.callback(api, attempt).status == 200
-    replay = connect_flow.callback(api, attempt)
-    assert replay.status == 400
-    assert b"already used" in replay.body
-    assert len(credentials_in_table()) == 1
+    [stored] = credentials_in_table()
+    completed = session(api, attempt).json
+    exchanges = len(sandbox.state.recorded_requests("/oauth2/token"))
+    for _ in range(2):
+        replay = connect_flow.callback(api, attempt)
+        assert replay.status == 400
+        assert b'data-ok="false"' in replay.body
+    # A replay changes nothing: no second code exchange, the same stored item, the session as it was.
+    assert len(sandbox.state.recorded_requests("/oauth2/token")) == exchanges == 1
+    assert credentials_in_table() == [stored]
+    assert session(api, attempt).json == completed
+    assert completed["status"] == "COMPLETE"
 
 
-def test_another_users_state_is_refused(api: Api, project: ProjectHandle, sandbox: WordPressSandbox) -> None:
+def test_a_stranger_can_neither_use_nor_burn_a_state(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
     attempt = connect_flow.start(api, project, sandbox, "victim")
     mallory_cookie = connect_flow.binding_cookie(api, project, project.token("mallory"))
-    page = connect_flow.callback(api, attempt, cookie=mallory_cookie)
-    assert page.status == 403
-    assert credentials_in_table() == []
-    assert session(api, attempt).json["status"] == "ERROR"
+    for cookie in (mallory_cookie, None, "x" * 32):
+        page = connect_flow.callback(api, attempt, cookie=cookie)
+        assert page.status == 403
+        assert credentials_in_table() == []
+        # Neither the state nor the session is touched: the victim's own window still finishes.
+        assert session(api, attempt).json == {"id": attempt.session_id, "status": "PENDING"}
+    assert sandbox.state.recorded_requests("/oauth2/token") == []
+    page = connect_flow.callback(api, attempt)
+    assert page.status == 200, page.body
+    assert session(api, attempt).json["status"] == "COMPLETE"
+    [stored] = credentials_in_table()
+    assert stored["PK"] == f"PROJECT#{project.id}#USER#victim"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        'cookie-consent={{"a":true, "b":false}}; tether_connect={value}',
+        'tether_connect={value}; cookie-consent={{"a":true, "b":false}}',
+        'theme=dark; broken="unterminated; tether_connect={value}; other=1',
+        "a=b;tether_connect={value}",
+        'tether_connect="{value}"; x=[1,2]',
+        "\u00e9t\u00e9=oui; tether_connect={value}",
+    ],
+)
+def test_an_unrelated_malformed_cookie_does_not_hide_the_binding(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, template: str
+) -> None:
+    attempt = connect_flow.start(api, project, sandbox)
+    header = template.format(value=attempt.cookie)
+    page = api.call("GET", attempt.callback_path, headers={"Cookie": header})
+    assert page.status == 200, page.body
+    assert len(credentials_in_table()) == 1
 
 
 @pytest.mark.parametrize("cookie", [None, "caf\u00e9", "x" * 500])
@@ -347,6 +388,50 @@ def test_oauth_nonce_page(api: Api, project: ProjectHandle, sandbox: WordPressSa
     refused = api.call("GET", f"/projects/{project.id}/sdk/actions/oauth-nonce?userToken=garbage")
     assert refused.status == 401
     assert "Set-Cookie" not in refused.headers
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "*",
+        "javascript:alert(1)",
+        "null",
+        "http://app.test/path",
+        "http://app.test:3000/</script><script>alert(1)</script>",
+        "http://app.test</script><script>alert(1)</script>",
+        "https://app.test\u2028x",
+        "data:text/html,x",
+        "//app.test",
+        "",
+        None,
+    ],
+)
+def test_a_hostile_origin_for_post_message_is_refused(api: Api, project: ProjectHandle, hostile: str | None) -> None:
+    path = f"/projects/{project.id}/sdk/actions/oauth-nonce?action=wordpress&userToken={project.token('alice')}"
+    if hostile is not None:
+        path += "&originForPostMessage=" + quote(hostile, safe="")
+    page = api.call("GET", path)
+    assert page.status == 400, page.body
+    assert b"invalid_origin_for_post_message" in page.body
+    assert "Set-Cookie" not in page.headers
+    assert b"oauth-nonce-loaded" not in page.body
+    assert b"postMessage" not in page.body
+    assert b"alert(1)" not in page.body
+
+
+def test_values_in_the_popup_script_cannot_close_it() -> None:
+    """Defence in depth behind the origin check: whatever reaches the popup page's script is a
+    string literal that cannot end the <script> element or open an HTML comment."""
+    from chalicelib.api.pages import oauth_nonce_page
+
+    hostile = "http://app.test</script><script>alert(1)</script><!--&"
+    body = bytes(oauth_nonce_page(hostile, "tether_connect=x").body).decode()
+    assert body.count("<script") == 1
+    assert body.count("</script>") == 1
+    assert "<!--" not in body
+    script = body[body.index("<script") : body.index("</script>")]
+    literal = script[script.index("'oauth-nonce-loaded'},") + len("'oauth-nonce-loaded'},") : script.index(");}}")]
+    assert json.loads(literal) == hostile
 
 
 def test_admin_users_api(api: Api, make_project: Any, sandbox: WordPressSandbox) -> None:

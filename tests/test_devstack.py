@@ -32,6 +32,7 @@ STATE_KEYS = (
     "wpcomOrigin",
     "devClientId",
     "devClientSecret",
+    "allowedOrigins",
 )
 SDK_REQUEST_HEADERS = (
     "Authorization",
@@ -49,13 +50,15 @@ NODE_DENY_USER = "node-sdk-deny-user"
 NODE_PROXY_USER = "node-sdk-proxy-user"
 HTTP_TIMEOUT = 10
 NODE_TIMEOUT_S = 120
+# The page the Node tests' window shim pretends to be (tests/node/shim.mjs: SDK_PAGE_ORIGIN).
+NODE_PAGE_ORIGIN = "http://localhost:3000"
 
 
 class StackUnderTest(RunningDevStack):
     """Remembers every token it issued, so the log check covers all of them."""
 
     def __init__(self, tmp_dir: Path) -> None:
-        super().__init__(tmp_dir)
+        super().__init__(tmp_dir, extra_args=("--allow-origin", NODE_PAGE_ORIGIN))
         self.issued_tokens: list[str] = []
 
     def token(self, user: str, ttl: int = 3600) -> str:
@@ -85,6 +88,8 @@ def test_state_file_has_every_key_and_is_private(stack: StackUnderTest) -> None:
     assert on_disk["apiUrl"].startswith("http://127.0.0.1:")
     assert "proxy" not in on_disk["apiUrl"]
     assert "BEGIN" in on_disk["signingPrivateKeyPem"]
+    # The demo page's origin (the API's own) and the one given with --allow-origin.
+    assert on_disk["allowedOrigins"] == [on_disk["apiUrl"], NODE_PAGE_ORIGIN]
     mode = stat.S_IMODE(stack.state_file.stat().st_mode)
     assert mode == 0o600, oct(mode)
 
@@ -101,21 +106,35 @@ def test_sdk_me_for_a_new_user(stack: StackUnderTest) -> None:
     assert body["meta"] == {}
 
 
-def test_cors_preflight_allows_the_sdk_headers(stack: StackUnderTest) -> None:
-    response = requests.options(
+def preflight(stack: StackUnderTest, origin: str) -> requests.Response:
+    return requests.options(
         sdk_url(stack),
         headers={
-            "Origin": "http://localhost:3000",
+            "Origin": origin,
             "Access-Control-Request-Method": "GET",
             "Access-Control-Request-Headers": "authorization,content-type,x-paragon-sdk-version",
         },
         timeout=HTTP_TIMEOUT,
     )
+
+
+@pytest.mark.parametrize("origin", ["demo", NODE_PAGE_ORIGIN])
+def test_cors_preflight_allows_the_sdk_headers(stack: StackUnderTest, origin: str) -> None:
+    origin = stack.api_url if origin == "demo" else origin
+    response = preflight(stack, origin)
     assert response.status_code == 200, response.text
-    assert response.headers.get("Access-Control-Allow-Origin"), dict(response.headers)
+    assert response.headers.get("Access-Control-Allow-Origin") == origin, dict(response.headers)
+    assert "Origin" in response.headers.get("Vary", "")
     allowed = {name.strip().lower() for name in response.headers.get("Access-Control-Allow-Headers", "").split(",")}
     missing = [name for name in SDK_REQUEST_HEADERS if name.lower() not in allowed]
     assert not missing, f"preflight does not allow {missing}; allowed: {sorted(allowed)}"
+
+
+def test_cors_refuses_an_origin_the_dev_project_does_not_list(stack: StackUnderTest) -> None:
+    response = preflight(stack, "http://localhost:3001")
+    assert response.status_code == 403, response.text
+    assert response.json()["code"] == "origin_not_allowed"
+    assert "Access-Control-Allow-Origin" not in response.headers
 
 
 def test_missing_token_is_a_json_401(stack: StackUnderTest) -> None:

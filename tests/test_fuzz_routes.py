@@ -44,6 +44,9 @@ ODD_BODIES: list[Any] = [
     '{"meta": {"a": [1, 2, {"b": null}]}}',
     '{"clientId": "1", "clientSecret": "s", "scopes": ["posts"], "active": true}',
     '{"publicKeyPem": "-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----"}',
+    '{"allowedOrigins": ["https://app.example", "javascript:alert(1)", "http://[::1"]}',
+    '{"allowedOrigins": ["https://app.example", 7, null]}',
+    '{"allowedOrigins": ["https://app.example"]}',
     "\udcff",
     "x" * 70000,
     b"\x89PNG\r\n\x1a\n\x00\x00",
@@ -66,6 +69,11 @@ ODD_HEADERS = [
     {"Cookie": "tether_connect=\ud800"},
     {"X-Paragon-Credential": "\ud800"},
     {"X-Anything": "\udfff"},
+    {"Cookie": 'cookie-consent={"a":true, "b":false}; tether_connect="x'},
+    {"Origin": "null"},
+    {"Origin": "https://app.example:99999"},
+    {"Origin": "https://app.example", "Access-Control-Request-Method": "PATCH"},
+    {"Referer": "%%%://[", "Sec-Fetch-Dest": "iframe"},
 ]
 ODD_QUERIES = [
     "",
@@ -83,6 +91,8 @@ ODD_QUERIES = [
     "?installOptions=" + "9" * 4400,
     "?installOptions=%7B%22a%22%3ANaN%7D",
     "?\ud800=1",
+    "?originForPostMessage=javascript%3Aalert(1)",
+    "?originForPostMessage=http%3A%2F%2F%5B%3A%3A1",
 ]
 
 

@@ -8,8 +8,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from chalicelib.domain.models import ProjectConfig
 
 DEFAULT_STATE_FILE = Path(".tether/dev-state.json")
 
@@ -34,12 +38,28 @@ def cli() -> None:
     type=click.Path(dir_okay=False),
     help="Where to write the stack's URLs and dev keys (JSON).",
 )
-def dev(host: str, port: int, wpcom_origin: str | None, wpcom_port: int | None, state_file: str) -> None:
+@click.option(
+    "--allow-origin",
+    "allow_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Also allow this web origin (your app, e.g. http://localhost:3000) beside the demo page's. Repeatable.",
+)
+def dev(
+    host: str,
+    port: int,
+    wpcom_origin: str | None,
+    wpcom_port: int | None,
+    state_file: str,
+    allow_origins: tuple[str, ...],
+) -> None:
     """Run the local stack (moto, WordPress.com sandbox, API) until interrupted. Data is in memory."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     import ipaddress
 
     from tether.devstack import start_dev_stack
+
+    extra_origins = _origins_or_exit(list(allow_origins))
 
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
@@ -53,7 +73,7 @@ def dev(host: str, port: int, wpcom_origin: str | None, wpcom_port: int | None, 
         )
     if wpcom_port is None:
         wpcom_port = port + 1 if port else 0
-    stack = start_dev_stack(host, port, wpcom_origin, wpcom_port, Path(state_file))
+    stack = start_dev_stack(host, port, wpcom_origin, wpcom_port, Path(state_file), extra_origins)
     state = stack.state
     click.echo(
         "\n".join(
@@ -63,6 +83,7 @@ def dev(host: str, port: int, wpcom_origin: str | None, wpcom_port: int | None, 
                 f"  API:                {state['apiUrl']}",
                 f"  WordPress.com:      {state['wpcomOrigin']}" + ("  (sandbox)" if stack.sandbox is not None else ""),
                 f"  Dev project id:     {state['projectId']}",
+                f"  Allowed origins:    {', '.join(state['allowedOrigins'])}  (add yours: --allow-origin)",
                 f"  Demo page:          {state['apiUrl']}/demo/  (connect, list sites, create a post)",
                 f"  State file:         {state_file}  (project secret key, signing key; keep private)",
                 "",
@@ -106,6 +127,75 @@ def projects_create(name: str) -> None:
         raise click.ClickException(error.message) from None
     click.echo(json.dumps({"projectId": created.project.id, "projectSecretKey": created.secret_key}, indent=2))
     click.echo("Store the secret key now: Tether keeps only its hash.", err=True)
+
+
+def _origins_or_exit(values: list[str]) -> tuple[str, ...]:
+    from chalicelib.domain.errors import TetherError
+    from chalicelib.services.allowed_origins import canonical_origins
+
+    try:
+        return canonical_origins(values)
+    except TetherError as error:
+        raise click.BadParameter(error.message.replace("allowedOrigins", "origin"), param_hint="ORIGIN") from None
+
+
+@projects.group("origins")
+def projects_origins() -> None:
+    """The web origins allowed to use a project's SDK routes and open its connect popup."""
+
+
+def _project_config(project_id: str) -> ProjectConfig:
+    from chalicelib.domain.errors import TetherError
+    from chalicelib.wiring import get_services
+
+    try:
+        config = get_services().projects.load_config(project_id)
+    except TetherError as error:
+        raise click.ClickException(error.message) from None
+    if config is None:
+        raise click.ClickException(f"No project {project_id}.")
+    return config
+
+
+@projects_origins.command("show")
+@click.option("--project", "project_id", required=True, help="Project id.")
+def projects_origins_show(project_id: str) -> None:
+    """Print the allowed origins (an empty list: any origin may use the project)."""
+    from chalicelib.services.allowed_origins import allowed_origins_view
+
+    config = _project_config(project_id)
+    click.echo(json.dumps(allowed_origins_view(config.allowed_origins), indent=2))
+
+
+@projects_origins.command("set")
+@click.option("--project", "project_id", required=True, help="Project id.")
+@click.argument("origins", nargs=-1, required=True, metavar="ORIGIN...")
+def projects_origins_set(project_id: str, origins: tuple[str, ...]) -> None:
+    """Replace the allowed origins, e.g. `tether projects origins set --project P https://app.example.com`."""
+    _store_origins(project_id, _origins_or_exit(list(origins)))
+
+
+@projects_origins.command("clear")
+@click.option("--project", "project_id", required=True, help="Project id.")
+def projects_origins_clear(project_id: str) -> None:
+    """Allow any origin again (CORS `*`; any page may open the connect popup: see README)."""
+    _store_origins(project_id, ())
+
+
+def _store_origins(project_id: str, origins: tuple[str, ...]) -> None:
+    from chalicelib.domain.errors import TetherError
+    from chalicelib.services.allowed_origins import allowed_origins_view, set_allowed_origins
+    from chalicelib.wiring import get_services
+
+    _project_config(project_id)
+    services = get_services()
+    try:
+        saved = set_allowed_origins(services.projects, project_id, origins)
+    except TetherError as error:
+        raise click.ClickException(error.message) from None
+    services.project_configs.invalidate(project_id)
+    click.echo(json.dumps(allowed_origins_view(saved), indent=2))
+    click.echo("Running API containers apply it within TETHER_CONFIG_CACHE_SECONDS (30 s by default).", err=True)
 
 
 @cli.command()

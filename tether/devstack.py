@@ -48,8 +48,12 @@ def start_dev_stack(
     wpcom_origin: str | None = None,
     wpcom_port: int = 0,
     state_file: Path | None = None,
+    extra_origins: tuple[str, ...] = (),
 ) -> DevStack:
-    """Start moto, provision the table and keys, bootstrap a dev project and serve everything."""
+    """Start moto, provision the table and keys, bootstrap a dev project and serve everything.
+
+    The dev project's allowed origins are the demo page's (the API's own origin) and
+    `extra_origins` (say, the app under development at http://localhost:3000)."""
     from moto import mock_aws
 
     for name, value in LOCAL_AWS_ENV.items():
@@ -60,7 +64,7 @@ def start_dev_stack(
     mock.start()
     unserialize = serialize_moto_calls()
     try:
-        stack = _start_servers(mock, host, port, wpcom_origin, wpcom_port, state_file)
+        stack = _start_servers(mock, host, port, wpcom_origin, wpcom_port, state_file, extra_origins)
     except BaseException:
         unserialize()
         mock.stop()
@@ -95,10 +99,17 @@ def serialize_moto_calls() -> Callable[[], None]:
 
 
 def _start_servers(
-    mock: Any, host: str, port: int, wpcom_origin: str | None, wpcom_port: int, state_file: Path | None
+    mock: Any,
+    host: str,
+    port: int,
+    wpcom_origin: str | None,
+    wpcom_port: int,
+    state_file: Path | None,
+    extra_origins: tuple[str, ...],
 ) -> DevStack:
     # Imported here so that nothing reads settings before the environment is in place.
     from app import app
+    from chalicelib.services.allowed_origins import canonical_origins, set_allowed_origins
     from chalicelib.services.projects import create_project
     from chalicelib.services.signing_keys import register_signing_key
     from chalicelib.wiring import get_services, reset_services
@@ -126,8 +137,12 @@ def _start_servers(
     created = create_project(services.projects, "Development project")
     private_pem = generate_rsa_private_key_pem()
     key = register_signing_key(services.projects, created.project.id, public_key_pem(private_pem))
+    # The demo page is served from the API's own origin.
+    origins = canonical_origins([api.url, *extra_origins])
+    set_allowed_origins(services.projects, created.project.id, origins)
     state.update(
         {
+            "allowedOrigins": list(origins),
             "projectId": created.project.id,
             "projectSecretKey": created.secret_key,
             "signingKeyId": key.kid,

@@ -12,13 +12,25 @@ import time
 import requests
 
 
-def connect_over_http(api_url: str, project_id: str, user_token: str, wpcom_user: str = "alicebaker") -> str:
-    """Run the connect flow for the token's user; returns the new credential id."""
+def connect_over_http(
+    api_url: str,
+    project_id: str,
+    user_token: str,
+    wpcom_user: str = "alicebaker",
+    opener_origin: str | None = None,
+) -> str:
+    """Run the connect flow for the token's user; returns the new credential id.
+
+    The popup is opened, as far as Tether can tell, by a page on `opener_origin` (default: the
+    API's own origin, where the local stack serves its demo page and which it allows)."""
     browser = requests.Session()
     base = f"{api_url}/projects/{project_id}"
+    opener = opener_origin or api_url.rstrip("/")
     nonce = browser.get(
         f"{base}/sdk/actions/oauth-nonce",
-        params={"action": "wordpress", "userToken": user_token, "originForPostMessage": "http://app.test"},
+        params={"action": "wordpress", "userToken": user_token, "originForPostMessage": opener},
+        # What a browser sends on the navigation of a popup that a page on `opener` opened.
+        headers={"Referer": f"{opener}/", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"},
         timeout=10,
     )
     nonce.raise_for_status()

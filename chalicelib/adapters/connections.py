@@ -276,16 +276,28 @@ class OAuthStateRepository:
             if is_condition_failure(exc):
                 return None
             raise storage_error(exc) from None
-        item: dict[str, Any] = result["Attributes"]
-        return OAuthState(
-            project_id=project_id,
-            user_id=str(item["userId"]),
-            session_id=str(item["sessionId"]),
-            integration_type=str(item["integrationType"]),
-            allow_multiple=bool(item.get("allowMultiple")),
-            code_verifier=_optional(item.get("codeVerifier")),
-            expires_at=int(item[keys.TTL_ATTRIBUTE]),
-        )
+        return _oauth_state(project_id, result["Attributes"])
+
+    def peek(self, project_id: str, state_hash: str) -> OAuthState | None:
+        """The state without consuming it (to check who may consume it); None if unknown."""
+        try:
+            result = self._table.get_item(Key=keys.oauth_state(project_id, state_hash).as_item(), ConsistentRead=True)
+        except ClientError as exc:
+            raise storage_error(exc) from None
+        item = result.get("Item")
+        return _oauth_state(project_id, item) if item is not None else None
+
+
+def _oauth_state(project_id: str, item: dict[str, Any]) -> OAuthState:
+    return OAuthState(
+        project_id=project_id,
+        user_id=str(item["userId"]),
+        session_id=str(item["sessionId"]),
+        integration_type=str(item["integrationType"]),
+        allow_multiple=bool(item.get("allowMultiple")),
+        code_verifier=_optional(item.get("codeVerifier")),
+        expires_at=int(item[keys.TTL_ATTRIBUTE]),
+    )
 
 
 class DevKeyUsage:

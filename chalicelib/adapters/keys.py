@@ -8,6 +8,7 @@ Layout (one table, `PK`/`SK`, general index `GSI1PK`/`GSI1SK`, TTL attribute `ex
 | signing key          | PROJECT#<pid>             | SIGNINGKEY#<kid>   |                          |                   |
 | integration settings | PROJECT#<pid>             | INTEGRATION#<type> |                          |                   |
 | dev-key users        | PROJECT#<pid>             | DEVKEYUSERS        |                          |                   |
+| allowed origins      | PROJECT#<pid>             | ALLOWEDORIGINS     |                          |                   |
 | end user             | PROJECT#<pid>#USER#<uid>  | PROFILE            | PROJECT#<pid>#USERS      | <createdAt>#<uid> |
 | credential           | PROJECT#<pid>#USER#<uid>  | CREDENTIAL#<cid>   |                          |                   |
 | connect session      | PROJECT#<pid>#USER#<uid>  | SESSION#<sid>      |                          |                   |
@@ -40,6 +41,7 @@ USER_PROFILE = "PROFILE"
 CREDENTIAL_PREFIX = "CREDENTIAL#"
 SESSION_PREFIX = "SESSION#"
 DEV_KEY_USERS = "DEVKEYUSERS"
+ALLOWED_ORIGINS = "ALLOWEDORIGINS"
 OAUTH_STATE = "STATE"
 ALL_PROJECTS = "PROJECTS"
 
@@ -114,6 +116,11 @@ def oauth_state(project_id: str, state_hash: str) -> Key:
 def dev_key_users(project_id: str) -> Key:
     """Key of the set of end users connected through the deployment's development keys."""
     return Key(project_partition(project_id), DEV_KEY_USERS)
+
+
+def allowed_origins(project_id: str) -> Key:
+    """Key of the list of web origins allowed to use a project's SDK routes."""
+    return Key(project_partition(project_id), ALLOWED_ORIGINS)
 
 
 def projects_index_sort(created_at: str, project_id: str) -> str:

@@ -80,6 +80,7 @@ class ProjectRepository:
         project: Project | None = None
         signing_keys: list[SigningKey] = []
         integrations: dict[str, IntegrationSettings] = {}
+        allowed_origins: tuple[str, ...] = ()
         for item in items:
             sk = str(item[keys.SK])
             if sk == keys.PROJECT_META:
@@ -89,10 +90,12 @@ class ProjectRepository:
             elif sk.startswith(keys.INTEGRATION_PREFIX):
                 settings = _integration(project_id, item)
                 integrations[settings.integration_type] = settings
+            elif sk == keys.ALLOWED_ORIGINS:
+                allowed_origins = tuple(str(origin) for origin in item.get("origins", []))
         if project is None:
             return None
         signing_keys.sort(key=lambda k: k.created_at)
-        return ProjectConfig(project, tuple(signing_keys), integrations)
+        return ProjectConfig(project, tuple(signing_keys), integrations, allowed_origins=allowed_origins)
 
     def set_require_token_audience(self, project_id: str, required: bool, now: str) -> None:
         """Record whether the project's user tokens must carry an `aud` naming it."""
@@ -133,6 +136,14 @@ class ProjectRepository:
         except ClientError as exc:
             if is_condition_failure(exc):
                 raise NotFound("No signing key with this kid.", code="signing_key_not_found") from None
+            raise storage_error(exc) from None
+
+    def put_allowed_origins(self, project_id: str, origins: tuple[str, ...], now: str) -> None:
+        """Replace the project's allowed web origins (an empty tuple allows any origin)."""
+        item = {**keys.allowed_origins(project_id).as_item(), "origins": list(origins), "updatedAt": now}
+        try:
+            self._table.put_item(Item=item)
+        except ClientError as exc:
             raise storage_error(exc) from None
 
     def put_integration(self, settings: IntegrationSettings) -> None:

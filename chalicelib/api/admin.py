@@ -10,7 +10,7 @@ from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.models import ProjectConfig
 from chalicelib.domain.providers import get_provider
 from chalicelib.domain.validation import check_fields
-from chalicelib.services import integrations, signing_keys, token_policy
+from chalicelib.services import allowed_origins, integrations, signing_keys, token_policy
 from chalicelib.wiring import get_services
 
 admin = Blueprint(__name__)
@@ -102,3 +102,21 @@ def delete_signing_key(project_id: str, kid: str) -> Response:
     services.projects.delete_signing_key(config.project.id, kid)
     services.project_configs.invalidate(config.project.id)
     return Response(body="", status_code=204)
+
+
+@json_route(admin, "/projects/{project_id}/allowed-origins", ["GET"])
+def get_allowed_origins(project_id: str) -> Response:
+    """The web origins allowed to use the project's SDK routes and connect popup (empty: any)."""
+    config = _authorise(project_id)
+    return json_response(allowed_origins.allowed_origins_view(config.allowed_origins))
+
+
+@json_route(admin, "/projects/{project_id}/allowed-origins", ["PUT"])
+def put_allowed_origins(project_id: str) -> Response:
+    """Replace the allowed origins: `{"allowedOrigins": ["https://app.example.com"]}` (`[]` allows any)."""
+    services = get_services()
+    config = _authorise(project_id)
+    origins = allowed_origins.parse_allowed_origins(json_body(admin.current_request, services.settings.max_body_bytes))
+    saved = allowed_origins.set_allowed_origins(services.projects, config.project.id, origins)
+    services.project_configs.invalidate(config.project.id)
+    return json_response(allowed_origins.allowed_origins_view(saved))

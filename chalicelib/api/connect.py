@@ -3,7 +3,6 @@ credentials and uninstall."""
 
 from __future__ import annotations
 
-from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
 from chalice.app import Blueprint, Response
@@ -13,6 +12,7 @@ from chalicelib.api.http import SDK_CORS, json_response, json_route, query_param
 from chalicelib.api.pages import error_page, html_route, oauth_nonce_page, portal_placeholder_page, result_page
 from chalicelib.domain.errors import TetherError
 from chalicelib.domain.providers import get_provider
+from chalicelib.services import allowed_origins
 from chalicelib.services import connect as connect_service
 from chalicelib.services import credentials as credential_service
 from chalicelib.services.connect import ConnectPorts
@@ -75,15 +75,18 @@ def _binding_cookie(value: str, max_age: int) -> str:
 @html_route(connect, "/projects/{project_id}/sdk/actions/oauth-nonce")
 def oauth_nonce(project_id: str) -> Response:
     """The popup's first page. It binds the popup to the end user (cookie) and tells the opener
-    it loaded; the SDK then sends the popup to the consent URL."""
+    it loaded; the SDK then sends the popup to the consent URL. When the project lists allowed
+    origins, only a popup opened by one of them is bound (see `check_popup_opener`)."""
     request = connect.current_request
     try:
-        _config, user = sdk_user(request, project_id, allow_query_token=True)
+        config, user = sdk_user(request, project_id, allow_query_token=True)
+        target = allowed_origins.post_message_target(query_params(request).get("originForPostMessage"))
+        allowed_origins.check_popup_opener(config, request.headers, target)
     except TetherError as error:
-        return error_page("Cannot connect", error.message, error.status)
+        return error_page("Cannot connect", error.message, error.status, error.code)
     binding = connect_service.browser_binding(user.project_id, user.user_id)
     cookie = _binding_cookie(binding, connect_service.SESSION_TTL_SECONDS)
-    return oauth_nonce_page(query_params(request).get("originForPostMessage"), cookie)
+    return oauth_nonce_page(target, cookie)
 
 
 @html_route(connect, "/oauth/callback")
@@ -102,15 +105,17 @@ def oauth_callback() -> Response:
 
 
 def _read_cookie(header: str | None) -> str | None:
-    if not header:
-        return None
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(header)
-    except CookieError:
-        return None
-    morsel = jar.get(BINDING_COOKIE)
-    return morsel.value if morsel is not None else None
+    """The first `tether_connect` value of a Cookie header. Parsed by hand, pair by pair: another
+    site's cookie that is not RFC 6265 syntax (JSON, spaces, commas) must not hide ours, which
+    `http.cookies.SimpleCookie` does by rejecting the whole header."""
+    for pair in (header or "").split(";"):
+        name, sep, value = pair.partition("=")
+        if sep and name.strip() == BINDING_COOKIE:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            return value
+    return None
 
 
 @json_route(connect, "/projects/{project_id}/sdk/actions/session-id/{session_id}", ["GET"], cors=SDK_CORS)

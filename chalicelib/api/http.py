@@ -12,8 +12,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Blueprint, CORSConfig, Request, Response
+from chalice.app import Blueprint, Request, Response
 
+from chalicelib.api.cors import CorsPolicy, OriginNotAllowed, allowed_origins_for, cors_headers
 from chalicelib.domain.errors import BadRequest, NotFound, PayloadTooLarge, TetherError, UnsupportedMediaType
 from chalicelib.domain.validation import has_unpaired_surrogate
 
@@ -34,12 +35,10 @@ SDK_REQUEST_HEADERS = [
     "X-Paragon-Use-Sdk-Auth",
     "X-Paragon-Preview-Mode",
 ]
-SDK_CORS = CORSConfig(allow_origin="*", allow_headers=SDK_REQUEST_HEADERS, expose_headers=[ERROR_HEADER], max_age=600)
-PROXY_CORS = CORSConfig(
-    allow_origin="*",
-    allow_headers=[*SDK_REQUEST_HEADERS, "Idempotency-Key", "X-Idempotency-Key"],
-    expose_headers=[ERROR_HEADER],
-    max_age=600,
+# The allowed origins are the project's (see chalicelib/api/cors.py).
+SDK_CORS = CorsPolicy(allow_headers=tuple(SDK_REQUEST_HEADERS), expose_headers=(ERROR_HEADER,))
+PROXY_CORS = CorsPolicy(
+    allow_headers=(*SDK_REQUEST_HEADERS, "Idempotency-Key", "X-Idempotency-Key"), expose_headers=(ERROR_HEADER,)
 )
 
 View = Callable[..., Response]
@@ -82,17 +81,63 @@ def json_errors(view: View) -> View:
     return wrapper
 
 
+# Per blueprint and path: the methods registered with a CORS policy (their OPTIONS view reads it).
+_CORS_METHODS: dict[tuple[int, str], list[str]] = {}
+
+
 def json_route(
-    blueprint: Blueprint, path: str, methods: list[str], cors: CORSConfig | None = None
+    blueprint: Blueprint, path: str, methods: list[str], cors: CorsPolicy | None = None
 ) -> Callable[[View], View]:
     """Register a JSON route: every request Content-Type reaches the view (which decides what it
-    accepts), and every error leaves as `{"message", "code"}`."""
+    accepts), and every error leaves as `{"message", "code"}`. With a CORS policy the route
+    answers its project's allowed origins, preflights (OPTIONS) included."""
 
     def register(view: View) -> View:
-        blueprint.route(path, methods=methods, cors=cors, content_types=ACCEPT_ANY_BODY)(json_errors(view))
+        handler = json_errors(view)
+        if cors is not None:
+            handler = _with_cors(blueprint, path, methods, cors, handler)
+        blueprint.route(path, methods=methods, content_types=ACCEPT_ANY_BODY)(handler)
         return view
 
     return register
+
+
+def _with_cors(blueprint: Blueprint, path: str, methods: list[str], policy: CorsPolicy, handler: View) -> View:
+    key = (id(blueprint), path)
+    first = key not in _CORS_METHODS
+    registered = _CORS_METHODS.setdefault(key, [])
+    registered.extend(m for m in methods if m not in registered)
+
+    def answer(kwargs: dict[str, Any], preflight: bool, respond: Callable[[], Response]) -> Response:
+        allowed = allowed_origins_for(kwargs.get("project_id"))
+        try:
+            headers = cors_headers(blueprint.current_request, policy, allowed, registered, preflight)
+        except OriginNotAllowed as refused:
+            response = error_response(refused)
+            response.headers["Vary"] = "Origin"
+            return response
+        response = respond()
+        vary = headers.pop("Vary", None)
+        response.headers.update(headers)
+        existing = response.headers.get("Vary")
+        if vary is not None:
+            response.headers["Vary"] = f"{existing}, {vary}" if isinstance(existing, str) and existing else vary
+        return response
+
+    @json_errors
+    @functools.wraps(handler)
+    def with_cors(*args: Any, **kwargs: Any) -> Response:
+        return answer(kwargs, False, lambda: handler(*args, **kwargs))
+
+    if first:
+
+        @json_errors
+        def preflight(**kwargs: Any) -> Response:
+            return answer(kwargs, True, lambda: Response(body="", status_code=200))
+
+        preflight.__name__ = f"{handler.__name__}_preflight"
+        blueprint.route(path, methods=["OPTIONS"], content_types=ACCEPT_ANY_BODY)(preflight)
+    return with_cors
 
 
 def json_body(request: Request, max_bytes: int) -> dict[str, Any]:

@@ -10,7 +10,6 @@ import secrets
 import traceback
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from chalice.app import Blueprint, Response
 
@@ -58,38 +57,30 @@ def _page(
     return Response(body=document.encode("utf-8"), status_code=status, headers=headers)
 
 
-def _js_string(value: str) -> str:
-    """A JavaScript string literal safe to embed inside a <script> element."""
+def js_string(value: str) -> str:
+    """A JavaScript string literal safe to embed inside a <script> element: `<`, `>` and `&` are
+    escaped, so no value can close the element (`</script>`) or open a comment (`<!--`)."""
     return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def safe_origin(value: str | None) -> str | None:
-    """`scheme://host[:port]` if `value` is an http(s) origin, else None."""
-    if not value:
-        return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
-        return None
-    if parts.query or parts.fragment or parts.username or parts.password:
-        return None
-    return f"{parts.scheme}://{parts.netloc}"
+def oauth_nonce_page(target_origin: str, set_cookie: str) -> Response:
+    """The popup's first page: tells the opener it loaded, then the SDK sends it to the provider.
 
-
-def oauth_nonce_page(origin_for_post_message: str | None, set_cookie: str) -> Response:
-    """The popup's first page: tells the opener it loaded, then the SDK sends it to the provider."""
-    target = safe_origin(origin_for_post_message) or "*"
+    `target_origin` is the validated origin the message goes to (never `*`)."""
     script = (
         "(function(){try{if(window.opener){window.opener.postMessage({type:'oauth-nonce-loaded'},"
-        + _js_string(target)
+        + js_string(target_origin)
         + ");}}catch(e){}})();"
     )
     body = "<h1>Connecting…</h1><p>Taking you to sign in. This window closes when you are done.</p>"
     return _page("Connecting…", body, script, 200, {"Set-Cookie": set_cookie})
 
 
-def error_page(title: str, detail: str, status: int) -> Response:
-    """A plain error page for the popup (no script beyond closing nothing)."""
+def error_page(title: str, detail: str, status: int, code: str | None = None) -> Response:
+    """A plain error page for the popup (no script), with the error's code when there is one."""
     body = f'<h1 class="error">{html.escape(title)}</h1><p id="detail">{html.escape(detail)}</p>'
+    if code:
+        body += f'<p><small>Error code: <code id="code">{html.escape(code)}</code></small></p>'
     return _page(title, body, "", status)
 
 

@@ -55,6 +55,8 @@ class ProjectConfig:
     project: Project
     signing_keys: tuple[SigningKey, ...]
     integrations: dict[str, IntegrationSettings] = field(default_factory=dict)
+    # Web origins allowed to use the SDK routes and open the connect popup; empty = any origin.
+    allowed_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -199,16 +199,29 @@ def _refused(title: str, detail: str, status: int = 400) -> CallbackOutcome:
 def complete_oauth(
     ports: ConnectPorts, configs: ProjectConfigCache, query: dict[str, str], binding_cookie: str | None
 ) -> CallbackOutcome:
-    """The OAuth callback: consume the state once, exchange the code, store the credential.
+    """The OAuth callback: check the popup's binding, consume the state once, exchange the code,
+    store the credential.
 
-    Every failure after the state is identified is also written to the connect session, so
-    the SDK's polling ends with the same message.
+    The binding cookie is checked before the state is consumed and a mismatch leaves state and
+    session untouched: a stranger who holds the callback URL cannot burn the user's attempt.
+    Every failure after the state is consumed is also written to the connect session, so the
+    SDK's polling ends with the same message.
     """
     raw_state = query.get("state") or ""
     project_id, _, _ = raw_state.partition(".")
     if not _is_uuid(project_id) or len(raw_state) > 200:
         return _refused("Connection failed", "The sign-in response is missing a valid state.")
-    state = ports.states.consume(project_id, _hash_state(raw_state))
+    state_hash = _hash_state(raw_state)
+    pending = ports.states.peek(project_id, state_hash)
+    if pending is None:
+        return _refused("Connection failed", "This sign-in response was already used or is not known.")
+    if binding_cookie is None or not secrets.compare_digest(
+        binding_cookie.encode("utf-8", "replace"), browser_binding(pending.project_id, pending.user_id).encode()
+    ):
+        # Not recorded on the session either: a stranger must not end the user's attempt.
+        not_yours = Forbidden("This sign-in was started by someone else or in another browser.", code="state_not_yours")
+        return _refused("Connection failed", not_yours.message, status=not_yours.status)
+    state = ports.states.consume(project_id, state_hash)
     if state is None:
         return _refused("Connection failed", "This sign-in response was already used or is not known.")
 
@@ -218,10 +231,6 @@ def complete_oauth(
 
     if state.expires_at <= int(ports.clock()):
         return fail(BadRequest("The connection attempt expired; please start again.", code="state_expired"))
-    if binding_cookie is None or not secrets.compare_digest(
-        binding_cookie.encode("utf-8", "replace"), browser_binding(state.project_id, state.user_id).encode()
-    ):
-        return fail(Forbidden("This sign-in was started by someone else.", code="state_not_yours"))
     provider = get_provider(state.integration_type)
     if query.get("error"):
         error = str(query["error"])[:64]

@@ -3,8 +3,13 @@
 // oauth-nonce page in a popup, waits for its `oauth-nonce-loaded` message, then sends the popup
 // to the consent URL from build-oauth; the sandbox consent page sends it to the OAuth callback.
 //
-// Environment: TETHER_API_URL (base URL), TETHER_PROJECT_ID, TETHER_USER_TOKEN and
-// TETHER_USER_TOKEN_2 (user tokens of two different users, e.g. from `tether token`).
+// The project lists allowed origins: the opener's origin is added to them (admin API) before the
+// tests, and a second opener on another origin plays the attacker's page of issue 7, whose popup
+// must get no binding cookie.
+//
+// Environment: TETHER_API_URL (base URL), TETHER_PROJECT_ID, TETHER_PROJECT_SECRET_KEY (to add
+// the opener's origin), TETHER_USER_TOKEN and TETHER_USER_TOKEN_2 (user tokens of two different
+// users, e.g. from `tether token`).
 // Optional: TETHER_CHROMIUM (default /usr/bin/chromium) and TETHER_SCREENSHOT_DIR (when set,
 // the consent and result pages are saved there as PNG files).
 // Started by tests/test_browser.py; run by hand with `node --test tests/browser/`.
@@ -18,6 +23,7 @@ import { launchChromium, requiredEnv, screenshot, withTimeout } from "./support.
 
 const API_URL = requiredEnv("TETHER_API_URL").replace(/\/+$/, "");
 const PROJECT_ID = requiredEnv("TETHER_PROJECT_ID");
+const PROJECT_SECRET_KEY = requiredEnv("TETHER_PROJECT_SECRET_KEY");
 const USER_TOKEN = requiredEnv("TETHER_USER_TOKEN");
 const USER_TOKEN_2 = requiredEnv("TETHER_USER_TOKEN_2");
 const API_ORIGIN = new URL(API_URL).origin;
@@ -85,6 +91,19 @@ function buildOauth(userToken, oauthMetaKeyId) {
   return getJson(`/v2/projects/${PROJECT_ID}/sdk/actions/build-oauth?${query}`, userToken);
 }
 
+/** Add `origin` to the project's allowed origins (admin API); answers the stored list. */
+async function allowOrigin(origin) {
+  const url = `${API_URL}/projects/${PROJECT_ID}/allowed-origins`;
+  const headers = { Authorization: `Bearer ${PROJECT_SECRET_KEY}`, "Content-Type": "application/json" };
+  const current = await fetch(url, { headers, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+  assert.equal(current.status, 200, await current.clone().text());
+  const { allowedOrigins } = await current.json();
+  const body = JSON.stringify({ allowedOrigins: [...allowedOrigins, origin] });
+  const stored = await fetch(url, { method: "PUT", headers, body, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+  assert.equal(stored.status, 200, await stored.clone().text());
+  return (await stored.json()).allowedOrigins;
+}
+
 function sessionStatus(userToken, oauthMetaKeyId) {
   return getJson(`/projects/${PROJECT_ID}/sdk/actions/session-id/${encodeURIComponent(oauthMetaKeyId)}`, userToken);
 }
@@ -102,27 +121,38 @@ async function waitForMessage(opener, type) {
   return opener.evaluate(() => window.__messages);
 }
 
+async function serveOpener() {
+  const server = createServer((request, response) => {
+    if (request.url === "/" || request.url === "/index.html") {
+      response.writeHead(200, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" });
+      response.end(OPENER_HTML);
+    } else {
+      response.writeHead(404, { "Content-Type": "text/plain" });
+      response.end("not found");
+    }
+  });
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", resolve);
+  });
+  return { server, origin: `http://127.0.0.1:${server.address().port}` };
+}
+
 describe("connect popup in headless Chromium", () => {
   let browser;
-  let server;
+  const servers = [];
   let openerOrigin;
+  let strangerOrigin;
   const contexts = [];
 
   before(async () => {
-    server = createServer((request, response) => {
-      if (request.url === "/" || request.url === "/index.html") {
-        response.writeHead(200, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" });
-        response.end(OPENER_HTML);
-      } else {
-        response.writeHead(404, { "Content-Type": "text/plain" });
-        response.end("not found");
-      }
-    });
-    await new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", resolve);
-    });
-    openerOrigin = `http://127.0.0.1:${server.address().port}`;
+    const opener = await serveOpener();
+    const stranger = await serveOpener();
+    servers.push(opener.server, stranger.server);
+    openerOrigin = opener.origin;
+    strangerOrigin = stranger.origin;
+    const allowed = await allowOrigin(openerOrigin);
+    assert.ok(allowed.includes(openerOrigin) && !allowed.includes(strangerOrigin), JSON.stringify(allowed));
     browser = await launchChromium();
   }, { timeout: HOOK_TIMEOUT_MS });
 
@@ -131,20 +161,20 @@ describe("connect popup in headless Chromium", () => {
       await context.close().catch(() => {});
     }
     await browser?.close().catch(() => {});
-    if (server) {
+    for (const server of servers) {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(() => resolve()));
     }
   }, { timeout: HOOK_TIMEOUT_MS });
 
   // A fresh browser profile (no cookies) with the opener page loaded.
-  async function openOpener() {
+  async function openOpener(origin = openerOrigin) {
     const context = await browser.newContext({ viewport: { width: 520, height: 720 } });
     contexts.push(context);
     context.setDefaultTimeout(ACTION_TIMEOUT_MS);
     context.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
     const opener = await context.newPage();
-    await opener.goto(`${openerOrigin}/`);
+    await opener.goto(`${origin}/`);
     return { context, opener };
   }
 
@@ -208,6 +238,40 @@ describe("connect popup in headless Chromium", () => {
       cookies.some((c) => c.domain === new URL(API_URL).hostname && c.path.endsWith("/oauth/callback") && c.httpOnly),
       `the nonce page sets an HttpOnly binding cookie for the callback: ${JSON.stringify(cookies.map((c) => c.name))}`,
     );
+  });
+
+  test("the popup's navigation carries what Tether checks: Referer (origin) and Sec-Fetch-*", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const { context, opener } = await openOpener();
+    const sent = [];
+    context.on("request", (request) => {
+      if (new URL(request.url()).pathname.endsWith("/sdk/actions/oauth-nonce")) sent.push(request);
+    });
+    await openNoncePopup(opener, USER_TOKEN);
+    assert.equal(sent.length, 1);
+    const headers = await sent[0].allHeaders();
+    // The opener page's path is cut off (strict-origin-when-cross-origin); its origin remains.
+    assert.equal(headers.referer, `${openerOrigin}/`, JSON.stringify(headers));
+    assert.equal(headers["sec-fetch-mode"], "navigate", JSON.stringify(headers));
+    assert.equal(headers["sec-fetch-dest"], "document", JSON.stringify(headers));
+    assert.ok(["same-site", "cross-site"].includes(headers["sec-fetch-site"]), JSON.stringify(headers));
+  });
+
+  test("a page on an origin the project does not allow gets no binding cookie", { timeout: TEST_TIMEOUT_MS }, async () => {
+    // Issue 7's attack: the stranger's page opens the popup with the stranger's own user token.
+    const { context, opener } = await openOpener(strangerOrigin);
+    await opener.evaluate((url) => {
+      window.__nonceUrl = url;
+    }, nonceUrl(strangerOrigin, USER_TOKEN_2));
+    const [popup, response] = await Promise.all([
+      opener.waitForEvent("popup"),
+      context.waitForEvent("response", (r) => new URL(r.url()).pathname.endsWith("/sdk/actions/oauth-nonce")),
+      opener.click("#connect"),
+    ]);
+    assert.equal(response.status(), 403);
+    await popup.waitForLoadState("domcontentloaded");
+    assert.equal((await popup.locator("#code").textContent()).trim(), "popup_origin_not_allowed");
+    assert.deepEqual(await context.cookies(), [], "no binding cookie in the victim's browser");
+    assert.deepEqual(await opener.evaluate(() => window.__messages), [], "the page posted nothing to the opener");
   });
 
   test("approving on the consent page ends on the success page", { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -14,6 +14,7 @@
 // Tether's OAuth callback, which gets the jar's cookie) while the SDK polls the connect session.
 
 import assert from "node:assert/strict";
+import http from "node:http";
 import { before, describe, test } from "node:test";
 
 import { browser, loadParagon, realSetTimeout, SDK_PAGE_ORIGIN, withTimeout, configureForTether } from "./shim.mjs";
@@ -108,6 +109,40 @@ function pathMatches(requestPath, cookiePath) {
   return cookiePath.endsWith("/") || requestPath[cookiePath.length] === "/";
 }
 
+// What a browser sends on the navigation of a popup that the SDK's page opened with
+// `window.open`: a top-level document navigation whose Referer is the page's origin (cut to the
+// origin by the default strict-origin-when-cross-origin policy). The same headers go with each
+// redirect, as in a browser, since the page that started the navigation stays the referrer.
+const OPENED_BY_SDK_PAGE = {
+  Referer: `${SDK_PAGE_ORIGIN}/`,
+  "Sec-Fetch-Site": "cross-site",
+  "Sec-Fetch-Mode": "navigate",
+  "Sec-Fetch-Dest": "document",
+};
+
+/**
+ * One GET of a navigation, over node:http: Node's fetch would send `Sec-Fetch-Mode: cors` whatever
+ * it is told, and a popup's navigation is `navigate`. Answers a fetch Response (unread body).
+ */
+function navigationRequest(url, headers) {
+  return new Promise((resolve, reject) => {
+    const request = http.get(url, { headers, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) }, (response) => {
+      const chunks = [];
+      response.on("data", (chunk) => chunks.push(chunk));
+      response.on("error", reject);
+      response.on("end", () => {
+        const received = new Headers();
+        for (const [name, value] of Object.entries(response.headers)) {
+          for (const one of Array.isArray(value) ? value : [value]) received.append(name, one);
+        }
+        const body = [204, 205, 304].includes(response.statusCode) ? null : Buffer.concat(chunks);
+        resolve(new Response(body, { status: response.statusCode, headers: received }));
+      });
+    });
+    request.on("error", reject);
+  });
+}
+
 /** GET `url` in the popup: follow redirects (Location) like a browser, sending and storing cookies. */
 async function navigate(url, jar, rewrite = (u) => u) {
   const hops = [];
@@ -115,11 +150,10 @@ async function navigate(url, jar, rewrite = (u) => u) {
   for (let hop = 0; hop <= MAX_REDIRECTS; hop += 1) {
     current = rewrite(current);
     const cookie = jar.header(current);
-    const response = await realFetch(current, {
-      redirect: "manual",
-      headers: cookie ? { Cookie: cookie } : {},
-      signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
-    });
+    const response = await navigationRequest(
+      current,
+      cookie ? { ...OPENED_BY_SDK_PAGE, Cookie: cookie } : OPENED_BY_SDK_PAGE,
+    );
     jar.store(current, response.headers);
     const location = response.headers.get("location");
     const record = { url: current, status: response.status, headers: response.headers, cookieSent: cookie };
