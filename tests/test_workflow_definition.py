@@ -549,6 +549,24 @@ def test_delays() -> None:
     assert delay(301, {"type": "request"}) == ["$.steps[0].seconds"]
 
 
+def test_delays_on_one_path_of_a_request_workflow_add_up_to_at_most_five_minutes() -> None:
+    def wait(step_id: str, seconds: int) -> dict[str, Any]:
+        return {"id": step_id, "type": "delay", "seconds": seconds}
+
+    request = {"type": "request"}
+    # Exclusive branches count once (the longer one).
+    branches = [cond([wait("a", 200)], [wait("b", 250)]), wait("z", 50)]
+    assert paths(workflow(branches, trigger=request)) == []
+    too_long = [cond([wait("a", 200)], [wait("b", 250)]), wait("z", 51)]
+    path, message = only_problem(workflow(too_long, trigger=request))
+    assert path == "$.steps"
+    assert "301 s" in message
+    in_fan_out = [get("g"), fan([wait("a", 200)], over="{{ steps.g.output }}"), wait("z", 101)]
+    assert paths(workflow(in_fan_out, trigger=request)) == ["$.steps"]
+    # Standard workflows may wait much longer.
+    assert paths(workflow(too_long)) == []
+
+
 def test_response_steps_belong_to_request_workflows_only() -> None:
     response = {"id": "r", "type": "response", "status": 201, "body": {"ok": True}}
     assert paths(workflow([response], trigger={"type": "request"})) == []

@@ -280,6 +280,14 @@ class _Checker:
                 if self.step_count > MAX_STEPS:
                     self.add("$.steps", f"A workflow has at most {MAX_STEPS} steps (this one has {self.step_count}).")
                 steps = self.steps(raw_steps, "$.steps", _Scope(frozenset(), in_fan_out=False, depth=0))
+        if steps is not None and self.trigger_type == "request":
+            waited = _longest_wait(steps)
+            if waited > MAX_EXPRESS_DELAY_SECONDS:
+                self.add(
+                    "$.steps",
+                    f"The delays on one path add up to {waited} s; a request-triggered workflow runs "
+                    f"for at most {MAX_EXPRESS_DELAY_SECONDS} s.",
+                )
         if self.problems or name is None or integration is None or trigger is None or steps is None:
             return None
         return WorkflowDefinition(name, integration, trigger, steps, default_enabled=bool(default_enabled))
@@ -606,6 +614,20 @@ class _Checker:
             self.int_in(status, f"{path}.status", "status", 100, 599)
         self.template_strings(raw.get("body"), f"{path}.body", scope)
         return ResponseStep(step_id, status, raw.get("body"))
+
+
+def _longest_wait(steps: tuple[Step, ...]) -> int:
+    """The most delay seconds one run can meet: a condition counts its longer branch, a fan_out
+    one iteration of its body."""
+    total = 0
+    for step in steps:
+        if isinstance(step, DelayStep):
+            total += step.seconds
+        elif isinstance(step, ConditionStep):
+            total += max(_longest_wait(step.then), _longest_wait(step.else_))
+        elif isinstance(step, FanOutStep):
+            total += _longest_wait(step.steps)
+    return total
 
 
 def _static_url_problem(template: templates.Template) -> str | None:
