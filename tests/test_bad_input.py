@@ -325,3 +325,26 @@ def test_a_cursor_holding_a_lone_surrogate_is_a_400(api: Api, project: ProjectHa
     cursor = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
     response = api.call("GET", f"/projects/{project.id}/users?cursor={cursor}", headers=project.admin)
     assert_refused(response, status=400, code="invalid_cursor")
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "1\u00b9", "9" * 5000, "-1", "1.5"])
+def test_an_odd_retry_after_from_upstream_is_not_a_500(
+    api: Api, project: ProjectHandle, sandbox: Any, value: str
+) -> None:
+    from tests import connect_flow
+
+    connect_flow.connect(api, project, sandbox, "alice")
+    sandbox.state.fail_next("/rest/v1.1/me", 429, {"error": "rate_limited"}, headers={"Retry-After": value})
+    response = api.call("GET", f"/projects/{project.id}/sdk/proxy/wordpress/v1.1/me", token=project.token("alice"))
+    assert response.status in (200, 429), response.body
+
+
+def test_a_trailing_newline_does_not_pass_an_id_or_scope_pattern(api: Api, project: ProjectHandle) -> None:
+    body = {"clientId": None, "scopes": ["posts\n"], "active": True}
+    assert_refused(put_integration(api, project, body=body), status=400, code="invalid_field")
+    built = api.call(
+        "GET",
+        f"/v2/projects/{project.id}/sdk/actions/build-oauth?action=wordpress&oauthMetaKeyId=abcdefgh%0A",
+        token=project.token(),
+    )
+    assert_refused(built, status=400, code="invalid_session_id")

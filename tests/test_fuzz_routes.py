@@ -11,6 +11,7 @@ import random
 import re
 import time
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -225,6 +226,8 @@ def test_every_route_survives_every_input_class(api: Api, project: ProjectHandle
         cases += [(path + query, None, {}, auth) for query in CLASS_QUERIES]
         cases += [(path, None, headers, auth) for headers in CLASS_HEADERS]
         cases += [(path, None, {}, {"token": token}) for token in tokens]
+        if "oauth" in template:  # the popup routes also read the token from the query string
+            cases += [(path + "?userToken=" + quote(token), None, {}, {}) for token in tokens]
         if "{" in template.replace("{project_id}", "").replace("{integration_type}", "").replace("{integration}", ""):
             for odd in ("\ud800", "\u00b2", "9" * 4400):
                 odd_path = re.sub(

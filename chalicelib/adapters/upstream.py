@@ -253,7 +253,7 @@ def _retry_after(response: requests.Response, policy: RetryPolicy) -> float | No
     if not raw:
         return None
     raw = raw.strip()
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit():  # str.isdigit() alone also takes "²", which float() refuses
         seconds = float(raw)
     else:
         try:

@@ -49,7 +49,7 @@ from chalicelib.services.user_tokens import VerifiedUser
 
 STATE_TTL_SECONDS = 600
 SESSION_TTL_SECONDS = 900
-SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{6,128}$")
+SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{6,128}\Z")  # \Z: `$` would let a trailing newline through
 FAILED_CREDENTIAL_PREFIX = "failed-"
 MAX_CODE_CHARS = 2048
 

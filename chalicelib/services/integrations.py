@@ -15,7 +15,7 @@ from chalicelib.domain.models import IntegrationSettings, ProjectConfig
 from chalicelib.domain.providers import CATALOGUE, Provider, get_provider
 from chalicelib.domain.validation import check_fields
 
-SCOPE_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+SCOPE_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}\Z")  # \Z: `$` would let a trailing newline through
 MAX_SCOPES = 50
 MAX_CLIENT_FIELD = 512
 MASK = "********"
