@@ -8,7 +8,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_DIRS := tests/node tests/browser demo
 NODE_STAMPS := $(addsuffix /node_modules/.installed,$(NODE_DIRS))
 
-.PHONY: setup run test lint typecheck pytest bench clean
+.PHONY: setup run test lint typecheck pytest bench mutate clean
 
 setup: $(PY_STAMP) $(NODE_STAMPS)
 
@@ -40,5 +40,10 @@ test: lint typecheck pytest
 bench: setup
 	$(BIN)/python bench/proxy.py
 
+# Mutation testing of the security-critical modules (slow: minutes per module; not part of `test`).
+# `make mutate MODULES=proxy_paths` runs one; tools/mutate.py --list shows them all.
+mutate: $(PY_STAMP)
+	nice -n 10 $(BIN)/python tools/mutate.py $(MODULES)
+
 clean:
-	rm -rf $(VENV) $(addsuffix /node_modules,$(NODE_DIRS)) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(addsuffix /node_modules,$(NODE_DIRS)) .mypy_cache .ruff_cache .pytest_cache .mutmut

@@ -1,0 +1,146 @@
+"""Mutation testing of Tether's security-critical modules with mutmut (`make mutate`).
+
+mutmut takes its settings from `[tool.mutmut]` in pyproject.toml and keeps its state in
+`mutants/` beside it, one test selection for the whole run. Each module here needs its own fast
+tests (never the Node, Chromium or subprocess tests), so each gets a work directory of its own,
+`.mutmut/<name>/`: a copy of the tracked files with a `[tool.mutmut]` section for that module.
+mutmut's cache there makes a second run only re-test what changed.
+
+    python tools/mutate.py                 # every module, one after another
+    python tools/mutate.py proxy_paths     # one module
+    python tools/mutate.py --list          # the modules and their tests
+
+Each run prints mutmut's counts (killed, survived, ...) and every survivor's name; `mutmut show
+<name>` in the module's work directory prints its diff. docs/mutation.md keeps the last report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+WORK = REPO / ".mutmut"
+MUTMUT = Path(sys.executable).with_name("mutmut")
+# The tests of each module are fast, in-process ones: never the Node, Chromium or `tether dev`
+# subprocess tests (mutmut cannot see into a subprocess, and they are slow).
+# Files the tests read besides the code and the tests themselves.
+ALSO_COPY = ["app.py", "tether", "wpcom_sandbox", ".chalice", "requirements.txt", "docs", "demo", "README.md"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A module to mutate and the fast tests that should catch its mutants."""
+
+    module: str
+    tests: tuple[str, ...]
+
+
+TARGETS = {
+    "proxy_paths": Target("chalicelib/domain/proxy_paths.py", ("tests/test_proxy.py",)),
+    "user_tokens": Target("chalicelib/services/user_tokens.py", ("tests/test_sdk_auth.py", "tests/test_bad_input.py")),
+    "connect": Target(
+        "chalicelib/services/connect.py",
+        ("tests/test_connect.py", "tests/test_connect_races.py", "tests/test_credential_health.py"),
+    ),
+    "connections": Target(
+        "chalicelib/adapters/connections.py",
+        (
+            "tests/test_connect.py",
+            "tests/test_connect_races.py",
+            "tests/test_encryption.py",
+            "tests/test_key_rotation.py",
+            "tests/test_credential_health.py",
+        ),
+    ),
+    "encryption": Target(
+        "chalicelib/adapters/encryption.py", ("tests/test_encryption.py", "tests/test_key_rotation.py")
+    ),
+    "upstream": Target("chalicelib/adapters/upstream.py", ("tests/test_upstream.py", "tests/test_proxy.py")),
+}
+
+
+def _toml_list(values: list[str] | tuple[str, ...]) -> str:
+    return "[" + ", ".join(json.dumps(value) for value in values) + "]"
+
+
+def prepare(name: str, target: Target) -> Path:
+    """Refresh `.mutmut/<name>/` from the working tree and write its `[tool.mutmut]` section."""
+    work = WORK / name
+    tracked = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    for relative in tracked:
+        source = REPO / relative
+        if not source.is_file() or "node_modules" in source.parts:
+            continue
+        destination = work / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if not destination.exists() or destination.read_bytes() != source.read_bytes():
+            shutil.copy2(source, destination)
+    missing = [test for test in target.tests if not (work / test).is_file()]
+    if missing:
+        raise SystemExit(f"{name}: test files not found: {missing}")
+    settings = "\n".join(
+        [
+            "",
+            "[tool.mutmut]",
+            'source_paths = ["chalicelib"]',
+            f"only_mutate = {_toml_list([target.module])}",
+            f"also_copy = {_toml_list(ALSO_COPY)}",
+            # File order and no output noise: mutmut compares runs.
+            'pytest_add_cli_args = ["-p", "no:randomly", "-q"]',
+            f"pytest_add_cli_args_test_selection = {_toml_list(target.tests)}",
+            "",
+        ]
+    )
+    (work / "pyproject.toml").write_text((REPO / "pyproject.toml").read_text() + settings)
+    return work
+
+
+def run(name: str, target: Target) -> dict[str, int]:
+    """Run mutmut for one module; print and return its counts."""
+    work = prepare(name, target)
+    print(f"== {name}: {target.module} (tests: {', '.join(target.tests)})", flush=True)
+    subprocess.run([str(MUTMUT), "run"], cwd=work, check=False, stdout=subprocess.DEVNULL)
+    subprocess.run([str(MUTMUT), "export-cicd-stats"], cwd=work, check=True, stdout=subprocess.DEVNULL)
+    counts: dict[str, int] = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
+    results = subprocess.run(
+        [str(MUTMUT), "results"], cwd=work, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    print("   " + ", ".join(f"{key} {value}" for key, value in counts.items() if value))
+    for line in results:
+        print("   " + line.strip())
+    return counts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(TARGETS)} (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the modules and their tests")
+    args = parser.parse_args()
+    if args.list:
+        for name, target in TARGETS.items():
+            print(f"{name:12} {target.module}  <- {' '.join(target.tests)}")
+        return 0
+    unknown = [name for name in args.modules if name not in TARGETS]
+    if unknown:
+        parser.error(f"unknown module(s) {unknown}; choose from {', '.join(TARGETS)}")
+    survived = 0
+    for name in args.modules or list(TARGETS):
+        counts = run(name, TARGETS[name])
+        survived += counts.get("survived", 0)
+    return 0 if survived == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
