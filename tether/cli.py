@@ -228,9 +228,12 @@ def token(project_id: str | None, user_id: str, ttl: int, key_file: str | None, 
 
 @cli.command("cloudformation")
 @click.option("--stage", default="prod", show_default=True, help="The chalice stage to read the table name from.")
-def cloudformation(stage: str) -> None:
+@click.option(
+    "--policy", is_flag=True, help="Print the Lambda role's IAM policy (.chalice/policy-<stage>.json) instead."
+)
+def cloudformation(stage: str, policy: bool) -> None:
     """Print resources to merge into `chalice package` (table, JSON gateway errors)."""
-    from tether.cloudformation import merge_template
+    from tether.cloudformation import merge_template, runtime_policy
 
     config = json.loads(Path(".chalice/config.json").read_text())
     stages = config.get("stages", {})
@@ -238,6 +241,10 @@ def cloudformation(stage: str) -> None:
         raise click.ClickException(f"No stage '{stage}' in .chalice/config.json.")
     variables = {**config.get("environment_variables", {}), **stages[stage].get("environment_variables", {})}
     table_name = variables.get("TETHER_TABLE", f"tether-{stage}")
+    if policy:
+        prefix = variables.get("TETHER_SECRET_PREFIX", f"tether/{stage}")
+        click.echo(json.dumps(runtime_policy(table_name, prefix), indent=2))
+        return
     click.echo(json.dumps(merge_template(table_name), indent=2))
 
 
