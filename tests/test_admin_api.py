@@ -59,6 +59,14 @@ def test_get_project(api: Api, project: ProjectHandle) -> None:
     assert "secretKeyHash" not in response.json
 
 
+def client_secrets(project: ProjectHandle, include_deleted: bool = True) -> dict[str, Any]:
+    """The project's client secrets in Secrets Manager, by name (those scheduled for deletion too)."""
+    prefix = f"tether/test/projects/{project.id}/"
+    pages = boto3.client("secretsmanager").get_paginator("list_secrets").paginate(IncludePlannedDeletion=True)
+    found = {s["Name"]: s for page in pages for s in page["SecretList"] if s["Name"].startswith(prefix)}
+    return {name: s for name, s in found.items() if include_deleted or "DeletedDate" not in s}
+
+
 def test_default_integration_settings_use_dev_keys(api: Api, project: ProjectHandle) -> None:
     response = api.call("GET", integration_path(project), headers=project.admin)
     assert response.status == 200
@@ -83,10 +91,9 @@ def test_put_integration_stores_secret_in_secrets_manager_and_masks_it(
     assert got["clientId"] == "12345"
     assert got["clientSecret"] == "********"
     assert got["scopes"] == ["posts", "media"]
-    stored = boto3.client("secretsmanager").get_secret_value(
-        SecretId=f"tether/test/projects/{project.id}/integrations/wordpress/client-secret"
-    )
-    assert stored["SecretString"] == secret
+    (name,) = client_secrets(project)  # one secret per value, named by the settings record
+    assert name.startswith(f"tether/test/projects/{project.id}/integrations/wordpress/client-secret/")
+    assert boto3.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"] == secret
     # The table holds no copy of the secret.
     items = boto3.resource("dynamodb").Table("tether-test").scan()["Items"]
     assert secret not in repr(items)
@@ -111,10 +118,9 @@ def test_put_without_secret_keeps_stored_secret_and_null_clears_it(api: Api, pro
     assert cleared.json["clientSecret"] is None
     assert cleared.json["usesDevelopmentKeys"] is True
     # Deleted with a recovery window, never for good at once.
-    deleted = boto3.client("secretsmanager").describe_secret(
-        SecretId=f"tether/test/projects/{project.id}/integrations/wordpress/client-secret"
-    )
+    (deleted,) = client_secrets(project).values()
     assert "DeletedDate" in deleted
+    assert client_secrets(project, include_deleted=False) == {}
 
 
 def test_inactive_integration_is_reported_to_the_sdk(api: Api, project: ProjectHandle) -> None:

@@ -154,6 +154,8 @@ class ProjectRepository:
             "type": settings.integration_type,
             "clientId": settings.client_id,
             "hasClientSecret": settings.has_client_secret,
+            "clientSecretName": settings.client_secret_name,
+            "staleClientSecrets": list(settings.stale_client_secrets),
             "scopes": list(settings.scopes),
             "active": settings.active,
             "updatedAt": settings.updated_at,
@@ -314,6 +316,8 @@ def _integration(project_id: str, item: dict[str, Any]) -> IntegrationSettings:
         scopes=tuple(str(s) for s in item.get("scopes", [])),
         active=bool(item.get("active", True)),
         updated_at=str(item["updatedAt"]),
+        client_secret_name=None if item.get("clientSecretName") is None else str(item["clientSecretName"]),
+        stale_client_secrets=tuple(str(name) for name in item.get("staleClientSecrets", [])),
     )
 
 

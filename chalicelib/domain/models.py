@@ -41,6 +41,12 @@ class IntegrationSettings:
     scopes: tuple[str, ...]
     active: bool
     updated_at: str
+    # The Secrets Manager secret holding the client secret: each value gets a secret of its own,
+    # named here, so the record and the secret always change together. None on records written
+    # before that (their secret has the fixed name `Settings.client_secret_id`).
+    client_secret_name: str | None = None
+    # Secrets this record replaced whose deletion is not confirmed yet; the next write retries.
+    stale_client_secrets: tuple[str, ...] = ()
 
     @property
     def uses_dev_keys(self) -> bool:

@@ -20,6 +20,7 @@ from chalicelib.adapters.connections import (
 )
 from chalicelib.adapters.oauth_client import (
     ClientCredentials,
+    OAuthProviderError,
     TokenSet,
     authorize_url,
     exchange_code,
@@ -43,7 +44,7 @@ from chalicelib.domain.models import (
 )
 from chalicelib.domain.providers import Provider, get_provider
 from chalicelib.services.credentials import delete_credential
-from chalicelib.services.integrations import effective_settings
+from chalicelib.services.integrations import effective_settings, stored_secret_name
 from chalicelib.services.project_config import ProjectConfigCache
 from chalicelib.services.user_tokens import VerifiedUser
 
@@ -86,22 +87,28 @@ def _hash_state(state: str) -> str:
 
 
 def resolve_client(
-    ports: ConnectPorts, config: ProjectConfig, provider: Provider, *, dev_keys: bool | None = None
+    ports: ConnectPorts,
+    config: ProjectConfig,
+    provider: Provider,
+    *,
+    dev_keys: bool | None = None,
+    fresh: bool = False,
 ) -> ClientCredentials:
     """The OAuth client to use: the project's own, or the deployment's development keys when the
     project left its own blank. `dev_keys` forces one of the two (the client that issued a
-    stored credential, whatever the project uses today)."""
+    stored credential, whatever the project uses today); `fresh` reads the secrets uncached."""
     settings = effective_settings(config, provider)
     use_dev_keys = settings.uses_dev_keys if dev_keys is None else dev_keys
     if not use_dev_keys:
-        secret = ports.secrets.get(ports.settings.client_secret_id(config.project.id, provider.type))
+        name = stored_secret_name(settings, ports.settings.client_secret_id(config.project.id, provider.type))
+        secret = ports.secrets.get(name, fresh=fresh) if name is not None else None
         if settings.client_id is not None and secret:
             return ClientCredentials(settings.client_id, secret, uses_dev_keys=False)
         raise Conflict(
             f"The project's {provider.service_name} client id or secret is missing; store them again.",
             code="client_secret_missing",
         )
-    raw = ports.secrets.get(ports.settings.dev_keys_secret_id)
+    raw = ports.secrets.get(ports.settings.dev_keys_secret_id, fresh=fresh)
     try:
         dev = json.loads(raw)[provider.type] if raw else None
         client = ClientCredentials(str(dev["clientId"]), str(dev["clientSecret"]), uses_dev_keys=True) if dev else None
@@ -249,16 +256,7 @@ def complete_oauth(
         # Deactivated after the consent page was shown: store nothing.
         return fail(Forbidden(f"{provider.service_name} is not active in this project.", code="integration_inactive"))
     try:
-        client = resolve_client(ports, config, provider)
-        tokens = exchange_code(
-            provider,
-            ports.settings.wpcom_origin,
-            client,
-            code,
-            ports.settings.oauth_redirect_uri,
-            state.code_verifier,
-            ports.settings.provider_timeout_seconds,
-        )
+        client, tokens = _exchange_code(ports, configs, config, provider, state, code)
         account = fetch_account(
             provider, ports.settings.wpcom_origin, tokens.access_token, ports.settings.provider_timeout_seconds
         )
@@ -273,6 +271,45 @@ def complete_oauth(
         detail=f"Your {provider.service_name} account is connected. You can close this window.",
         credential_id=credential.id,
     )
+
+
+def _exchange_code(
+    ports: ConnectPorts,
+    configs: ProjectConfigCache,
+    config: ProjectConfig,
+    provider: Provider,
+    state: OAuthState,
+    code: str,
+) -> tuple[ClientCredentials, TokenSet]:
+    """Trade the code for tokens with the project's client.
+
+    `invalid_client` from the provider may mean this container's caches are behind (the client
+    secret or the development keys changed elsewhere): read the settings and secrets again,
+    uncached, and retry once if that gives another client.
+    """
+
+    def exchange(client: ClientCredentials) -> TokenSet:
+        return exchange_code(
+            provider,
+            ports.settings.wpcom_origin,
+            client,
+            code,
+            ports.settings.oauth_redirect_uri,
+            state.code_verifier,
+            ports.settings.provider_timeout_seconds,
+        )
+
+    client = resolve_client(ports, config, provider)
+    try:
+        return client, exchange(client)
+    except OAuthProviderError as error:
+        if error.code != "oauth_invalid_client":
+            raise
+        configs.invalidate(config.project.id)
+        fresh = resolve_client(ports, configs.get(config.project.id) or config, provider, fresh=True)
+        if fresh == client:
+            raise
+        return fresh, exchange(fresh)
 
 
 def store_credential(

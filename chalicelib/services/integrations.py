@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import secrets as secrets_module
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.adapters.repositories import ProjectRepository
 from chalicelib.adapters.secrets import SecretStore
 from chalicelib.domain.clock import utc_now_iso
-from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.errors import BadRequest, TetherError, UpstreamError
 from chalicelib.domain.models import IntegrationSettings, ProjectConfig
 from chalicelib.domain.providers import CATALOGUE, Provider, get_provider
 from chalicelib.domain.validation import check_fields
+
+log = logging.getLogger(__name__)
 
 SCOPE_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}\Z")  # \Z: `$` would let a trailing newline through
 MAX_SCOPES = 50
@@ -101,33 +106,74 @@ def put_integration_settings(
 
     Omitting `clientSecret` keeps the stored one; `null` removes it. A client id without any
     secret (given or stored), or a secret without a client id, is refused.
+
+    Each client secret value is a new secret `<secret_id>/<version>` that the settings record
+    names, so a failed write of either leaves the old client id paired with the old secret.
+    A replaced secret is deleted (with a recovery window) once the record no longer names it;
+    the record lists it until then, and the next write retries a failed deletion.
     """
     provider = get_provider(integration_type)
-    current = effective_settings(config, provider)
+    # What the table holds now, not a container's cached copy: the secret names must be current.
+    current = effective_settings(projects.load_config(config.project.id) or config, provider)
     if update.client_id is None and update.client_secret is not None:
         raise BadRequest("clientSecret needs a clientId.", code="invalid_field")
     keeps_stored = update.keep_secret and current.has_client_secret
     if update.client_id is not None and update.client_secret is None and not keeps_stored:
         raise BadRequest("clientId needs a clientSecret (none is stored yet).", code="missing_field")
-    has_secret = update.client_secret is not None or (update.client_id is not None and keeps_stored)
-    # Order keeps the record and the secret consistent if either write fails: a new secret is
-    # stored before the settings that point at it; a removed one is deleted after them.
+    stored_name = stored_secret_name(current, secret_id)
+    stale = _delete_secrets(secrets, current.stale_client_secrets)
+    new_name: str | None = None
     if update.client_secret is not None:
-        secrets.put(secret_id, update.client_secret)
+        new_name = f"{secret_id}/{_secret_version()}"
+        if not secrets.create(new_name, update.client_secret):
+            raise UpstreamError("Could not store the client secret.", code="secrets_unavailable")
+    elif update.client_id is not None and keeps_stored:
+        new_name = stored_name
+    replaced = stored_name if stored_name is not None and stored_name != new_name else None
     settings = IntegrationSettings(
         project_id=config.project.id,
         integration_type=provider.type,
         id=current.id,
         client_id=update.client_id,
-        has_client_secret=has_secret,
+        has_client_secret=new_name is not None,
         scopes=update.scopes,
         active=update.active,
         updated_at=utc_now_iso(),
+        client_secret_name=new_name,
+        stale_client_secrets=(*stale, replaced) if replaced else stale,
     )
-    projects.put_integration(settings)
-    if not has_secret and current.has_client_secret:
-        secrets.delete(secret_id)
+    try:
+        projects.put_integration(settings)
+    except TetherError:
+        if new_name is not None and new_name != stored_name:
+            _delete_secrets(secrets, (new_name,))  # nothing names it; best effort
+        raise
+    if replaced is not None:
+        _delete_secrets(secrets, (replaced,))
     return settings
+
+
+def stored_secret_name(settings: IntegrationSettings, legacy_secret_id: str) -> str | None:
+    """The Secrets Manager name of the client secret the settings use, if they have one."""
+    if not settings.has_client_secret:
+        return None
+    return settings.client_secret_name or legacy_secret_id
+
+
+def _secret_version() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets_module.token_hex(4)
+
+
+def _delete_secrets(secrets: SecretStore, names: tuple[str, ...]) -> tuple[str, ...]:
+    """Schedule each secret for deletion; returns those that could not be deleted now."""
+    failed = []
+    for name in names:
+        try:
+            secrets.delete(name)
+        except TetherError:
+            log.warning("could not delete a replaced client secret; the next settings write retries")
+            failed.append(name)
+    return tuple(failed)
 
 
 def settings_view(settings: IntegrationSettings) -> dict[str, Any]:
