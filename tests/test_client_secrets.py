@@ -175,3 +175,32 @@ def test_invalid_client_that_a_fresh_read_does_not_fix_is_reported(
     assert session["error"]["code"] == "oauth_invalid_client"
     token_requests = [r for r in sandbox.state.recorded_requests() if r.path == "/oauth2/token"]
     assert len(token_requests) == 1  # reading the secret again gave the same client: no pointless retry
+
+
+def test_settings_written_before_versioned_secrets_keep_working_and_migrate(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, secret_watch: SecretWatch
+) -> None:
+    # A record and secret as earlier releases stored them: the secret under one fixed name.
+    client = sandbox.state.register_client("Customer app", REDIRECT_URI)
+    secret_watch.add(client.client_secret)
+    legacy_name = get_settings().client_secret_id(project.id, "wordpress")
+    boto3.client("secretsmanager").create_secret(Name=legacy_name, SecretString=client.client_secret)
+    boto3.resource("dynamodb").Table(get_settings().table_name).put_item(
+        Item={
+            **keys.integration(project.id, "wordpress").as_item(),
+            "id": "legacy-integration-id",
+            "type": "wordpress",
+            "clientId": client.client_id,
+            "hasClientSecret": True,
+            "scopes": [],
+            "active": True,
+            "updatedAt": "2026-01-01T00:00:00Z",
+        }
+    )
+    connect_flow.connect(api, project, sandbox, "alice")
+
+    renewed = new_sandbox_secret(sandbox, client.client_id, secret_watch)
+    body = {"clientId": client.client_id, "clientSecret": renewed, "scopes": [], "active": True}
+    assert api.call("PUT", settings_path(project), body=body, headers=project.admin).status == 200
+    assert "DeletedDate" in client_secrets(project)[legacy_name]
+    connect_flow.connect(api, project, sandbox, "bob")

@@ -305,8 +305,7 @@ def _exchange_code(
     except OAuthProviderError as error:
         if error.code != "oauth_invalid_client":
             raise
-        configs.invalidate(config.project.id)
-        fresh = resolve_client(ports, configs.get(config.project.id) or config, provider, fresh=True)
+        fresh = resolve_client(ports, configs.get(config.project.id, fresh=True) or config, provider, fresh=True)
         if fresh == client:
             raise
         return fresh, exchange(fresh)
