@@ -479,21 +479,29 @@ def test_connect_portal_placeholder_can_be_framed(api: Api) -> None:
 def test_a_failed_save_gives_the_dev_keys_seat_back(
     api: Api, project: ProjectHandle, sandbox: WordPressSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.adapters.connections import CredentialRepository, DevKeyUsage
-    from chalicelib.domain.errors import UpstreamError
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
 
-    def failing_save(self: Any, credential: Any, tokens: Any) -> None:
-        raise UpstreamError("The data store is unavailable (test).", code="storage_unavailable")
+    from chalicelib.adapters.connections import DevKeyUsage
+
+    real_call = BaseClient._make_api_call
+
+    def failing_writes(self: Any, operation: str, params: Any) -> Any:
+        if operation == "TransactWriteItems":
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "test"}}, operation)
+        return real_call(self, operation, params)
 
     attempt = connect_flow.start(api, project, sandbox, "alice")
-    monkeypatch.setattr(CredentialRepository, "save", failing_save)
+    monkeypatch.setattr(BaseClient, "_make_api_call", failing_writes)
     page = connect_flow.callback(api, attempt)
+    monkeypatch.setattr(BaseClient, "_make_api_call", real_call)
     assert page.status == 502
     assert session(api, attempt).json["status"] == "ERROR"
     from chalicelib.wiring import get_services
 
     usage: DevKeyUsage = get_services().dev_key_usage
-    assert usage.would_admit(project.id, "someone-else", cap=1)
+    assert usage.users(project.id) == set()
+    assert credentials_in_table() == []
 
 
 def test_health_check_asks_with_the_client_that_issued_the_token(

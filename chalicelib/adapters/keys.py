@@ -11,10 +11,15 @@ Layout (one table, `PK`/`SK`, general index `GSI1PK`/`GSI1SK`, TTL attribute `ex
 | allowed origins      | PROJECT#<pid>             | ALLOWEDORIGINS     |                          |                   |
 | end user             | PROJECT#<pid>#USER#<uid>  | PROFILE            | PROJECT#<pid>#USERS      | <createdAt>#<uid> |
 | credential           | PROJECT#<pid>#USER#<uid>  | CREDENTIAL#<cid>   |                          |                   |
+| current credential   | PROJECT#<pid>#USER#<uid>  | CURRENT#<type>     |                          |                   |
+| dev-keys seat        | PROJECT#<pid>#USER#<uid>  | DEVKEYSEAT         |                          |                   |
 | connect session      | PROJECT#<pid>#USER#<uid>  | SESSION#<sid>      |                          |                   |
 | OAuth state          | PROJECT#<pid>#OAUTH#<h>   | STATE              |                          |                   |
 
 `<h>` is the SHA-256 of the `state` value: the table never holds a usable state.
+The current-credential marker names the credential of the user's last connect that replaces
+earlier ones; the seat lists the user's credentials that use the development keys (see
+`connections.py` for how both keep concurrent connects consistent).
 Sessions and OAuth states carry `expiresAt` (TTL); readers also check it, as TTL deletion lags.
 
 Everything a request needs to authorise against a project sits in the `PROJECT#<pid>`
@@ -40,8 +45,10 @@ INTEGRATION_PREFIX = "INTEGRATION#"
 USER_PROFILE = "PROFILE"
 CREDENTIAL_PREFIX = "CREDENTIAL#"
 SESSION_PREFIX = "SESSION#"
+CURRENT_CREDENTIAL_PREFIX = "CURRENT#"
 DEV_KEY_USERS = "DEVKEYUSERS"
 ALLOWED_ORIGINS = "ALLOWEDORIGINS"
+DEV_KEY_SEAT = "DEVKEYSEAT"
 OAUTH_STATE = "STATE"
 ALL_PROJECTS = "PROJECTS"
 
@@ -101,6 +108,16 @@ def users_index_sort(created_at: str, user_id: str) -> str:
 def credential(project_id: str, user_id: str, credential_id: str) -> Key:
     """Key of one stored credential of an end user."""
     return Key(user_partition(project_id, user_id), CREDENTIAL_PREFIX + credential_id)
+
+
+def current_credential(project_id: str, user_id: str, integration_type: str) -> Key:
+    """Key of the marker naming the credential that the user's latest replacing connect wrote."""
+    return Key(user_partition(project_id, user_id), CURRENT_CREDENTIAL_PREFIX + integration_type)
+
+
+def dev_key_seat(project_id: str, user_id: str) -> Key:
+    """Key of the set of an end user's credentials that hold their development-keys seat."""
+    return Key(user_partition(project_id, user_id), DEV_KEY_SEAT)
 
 
 def connect_session(project_id: str, user_id: str, session_id: str) -> Key:

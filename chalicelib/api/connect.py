@@ -183,7 +183,6 @@ def uninstall_integration(project_id: str, integration_id: str) -> Response:
     config, user = sdk_user(request, project_id)
     deleted = credential_service.uninstall(
         services.credentials,
-        services.dev_key_usage,
         config,
         user.user_id,
         integration_id,

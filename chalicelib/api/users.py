@@ -47,5 +47,5 @@ def delete_user_credential(project_id: str, user_id: str, credential_id: str) ->
     """Delete one of a user's credentials and its encrypted token."""
     services = get_services()
     config = admin_project(users.current_request, project_id)
-    delete_credential(services.credentials, services.dev_key_usage, config.project.id, user_id, credential_id)
+    delete_credential(services.credentials, config.project.id, user_id, credential_id)
     return Response(body="", status_code=204)

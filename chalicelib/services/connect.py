@@ -17,6 +17,7 @@ from chalicelib.adapters.connections import (
     CredentialRepository,
     DevKeyUsage,
     OAuthStateRepository,
+    dev_keys_cap_message,
 )
 from chalicelib.adapters.oauth_client import (
     ClientCredentials,
@@ -43,7 +44,6 @@ from chalicelib.domain.models import (
     ProjectConfig,
 )
 from chalicelib.domain.providers import Provider, get_provider
-from chalicelib.services.credentials import delete_credential
 from chalicelib.services.integrations import effective_settings, stored_secret_name
 from chalicelib.services.project_config import ProjectConfigCache
 from chalicelib.services.user_tokens import VerifiedUser
@@ -53,6 +53,7 @@ SESSION_TTL_SECONDS = 900
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{6,128}\Z")  # \Z: `$` would let a trailing newline through
 FAILED_CREDENTIAL_PREFIX = "failed-"
 MAX_CODE_CHARS = 2048
+_CREDENTIAL_NAMESPACE = uuid.UUID("5d1c7f0a-2b8e-4f6a-9c3d-7e1f0b2a4c68")
 
 
 class ConnectFailed(TetherError):
@@ -140,7 +141,7 @@ def start_connect(
     client = resolve_client(ports, config, provider)
     cap = ports.settings.dev_keys_max_users
     if client.uses_dev_keys and not ports.dev_keys.would_admit(config.project.id, user.user_id, cap):
-        raise Forbidden(_dev_cap_message(cap), code="dev_keys_user_cap")
+        raise Forbidden(dev_keys_cap_message(cap), code="dev_keys_user_cap")
     ports.users.get_or_create(config.project.id, user.user_id, utc_now_iso())
     now = int(ports.clock())
     state = f"{config.project.id}.{secrets.token_urlsafe(32)}"
@@ -178,13 +179,6 @@ def start_connect(
         settings.scopes,
         state,
         challenge,
-    )
-
-
-def _dev_cap_message(cap: int) -> str:
-    return (
-        f"This project uses Tether's development keys, which allow {cap} connected users. "
-        "Configure your own client id and secret to connect more."
     )
 
 
@@ -322,6 +316,26 @@ def store_credential(
     """Create the credential, or update the user's existing one for the same provider account.
 
     Without `allowMultipleCredentials`, a different account replaces the user's earlier ones.
+    Concurrent callbacks of one user end as some serial order of them would:
+
+    - One credential per provider account: its id is derived from (project, user, integration,
+      account), so two callbacks for one account write the same item; whichever writes last
+      leaves its token, and both sessions report the same, existing credential.
+    - An account the user already holds is updated only while that credential still exists
+      (`must_exist`); if a concurrent replace deleted it first, this callback connects it anew.
+    - A new account that replaces the others claims the integration's current marker, writes
+      its credential only while the marker names it, then deletes the other credentials, each
+      delete only while the marker still names it. Of two such callbacks A and B the one that
+      claimed last (say B) is the last writer: if A claimed before B but writes after B's
+      claim, A's write is refused (`Superseded`, reported on A's session and popup) and B
+      removes anything A stored earlier; if A wrote before B's claim, B's sweep deletes A's
+      credential and A's sweep stops at the first delete B's claim refuses. Either way exactly
+      B's credential remains, and A's session never reports it as connected while it is gone
+      (`read_session` reports a deleted credential as a failure).
+    - With `allowMultipleCredentials` the credential is added next to the others.
+    - The development-keys seat (and its cap) is taken or given back in the same transaction
+      as the credential's write or delete, so a failed write holds no seat and a concurrent
+      disconnect cannot release a seat a new credential needs.
     """
     account_id = str(account[provider.account_id_field])
     existing = [
@@ -329,47 +343,52 @@ def store_credential(
         for c in ports.credentials.list_for_user(state.project_id, state.user_id)
         if c.integration_type == provider.type
     ]
-    if client.uses_dev_keys:
-        ports.dev_keys.admit(state.project_id, state.user_id, ports.settings.dev_keys_max_users)
+    # A credential stored before ids were derived from the account keeps its id.
+    same = next((c for c in existing if c.provider_account_id == account_id), None)
     now = utc_now_iso()
     provider_data = {name: account.get(name) for name in provider.account_data_fields if name in account}
     provider_data.update({name: value for name, value in tokens.extra.items()})
-    same = next((c for c in existing if c.provider_account_id == account_id), None)
-    scopes = provider.split_scopes(tokens.scope)
+    credential = Credential(
+        project_id=state.project_id,
+        user_id=state.user_id,
+        id=same.id if same else account_credential_id(state.project_id, state.user_id, provider.type, account_id),
+        integration_type=provider.type,
+        status=CREDENTIAL_VALID,
+        provider_account_id=account_id,
+        provider_data=provider_data,
+        scopes=provider.split_scopes(tokens.scope),
+        uses_dev_keys=client.uses_dev_keys,
+        created_at=same.created_at if same else now,
+        updated_at=now,
+    )
+    cap = ports.settings.dev_keys_max_users if client.uses_dev_keys else None
+    secret = tokens.secret_part()
     if same is not None:
-        credential = replace(
-            same,
-            status=CREDENTIAL_VALID,
-            provider_data=provider_data,
-            scopes=scopes,
-            uses_dev_keys=client.uses_dev_keys,
-            updated_at=now,
-        )
-    else:
-        credential = Credential(
-            project_id=state.project_id,
-            user_id=state.user_id,
-            id=str(uuid.uuid4()),
-            integration_type=provider.type,
-            status=CREDENTIAL_VALID,
-            provider_account_id=account_id,
-            provider_data=provider_data,
-            scopes=scopes,
-            uses_dev_keys=client.uses_dev_keys,
-            created_at=now,
-            updated_at=now,
-        )
-    try:
-        ports.credentials.save(credential, tokens.secret_part())
-    except TetherError:
-        # Nothing was stored: give back a dev-keys seat this attempt took.
-        if client.uses_dev_keys and not any(c.uses_dev_keys for c in existing):
-            ports.dev_keys.release(state.project_id, state.user_id)
-        raise
-    if same is None and not state.allow_multiple:
-        for old in existing:
-            delete_credential(ports.credentials, ports.dev_keys, state.project_id, state.user_id, old.id)
+        try:
+            ports.credentials.save(credential, secret, dev_keys_cap=cap, must_exist=True)
+            return credential
+        except NotFound:
+            pass  # removed meanwhile (by a replacing connect or a disconnect): connect it anew
+    if state.allow_multiple:
+        ports.credentials.save(credential, secret, dev_keys_cap=cap)
+        return credential
+    ports.credentials.claim_current(state.project_id, state.user_id, provider.type, credential.id)
+    ports.credentials.save(credential, secret, dev_keys_cap=cap, while_current=True)
+    for other in ports.credentials.list_for_user(state.project_id, state.user_id):
+        if other.integration_type != provider.type or other.id == credential.id:
+            continue
+        try:
+            if not ports.credentials.delete_while_current(other, credential.id):
+                break  # a later connect claimed the integration; it removes the rest
+        except NotFound:
+            continue
     return credential
+
+
+def account_credential_id(project_id: str, user_id: str, integration_type: str, account_id: str) -> str:
+    """The id of a user's credential for one provider account (the same for every connect of it)."""
+    name = json.dumps([project_id, user_id, integration_type, account_id])
+    return str(uuid.uuid5(_CREDENTIAL_NAMESPACE, name))
 
 
 def session_view(session: ConnectSession) -> dict[str, Any]:
@@ -386,8 +405,27 @@ def session_view(session: ConnectSession) -> dict[str, Any]:
 
 def read_session(ports: ConnectPorts, user: VerifiedUser, session_id: str) -> dict[str, Any]:
     """`GET .../session-id/{id}`: the user's session as `session_view` shapes it; NotFound once it
-    expired (by the ports' clock, whether or not DynamoDB's TTL has removed it yet)."""
-    return session_view(ports.sessions.get(user.project_id, user.user_id, session_id, int(ports.clock())))
+    expired (by the ports' clock, whether or not DynamoDB's TTL has removed it yet).
+
+    A session that completed with a credential since deleted (replaced by a concurrent or later
+    connect, or disconnected) is turned into a failed one, so the SDK never resolves
+    `installIntegration` with a credential that no longer exists."""
+    session = ports.sessions.get(user.project_id, user.user_id, session_id, int(ports.clock()))
+    if session.status == SESSION_COMPLETE and session.credential_id:
+        try:
+            ports.credentials.get(user.project_id, user.user_id, session.credential_id)
+        except NotFound:
+            gone = NotFound(
+                "The account connected here was disconnected or replaced by a later connection.",
+                code="credential_removed",
+            )
+            ports.sessions.fail(
+                user.project_id, user.user_id, session_id, gone.code, gone.message, reported=session.credential_id
+            )
+            session = replace(
+                session, status=SESSION_FAILED, credential_id=None, error_code=gone.code, error_message=gone.message
+            )
+    return session_view(session)
 
 
 def failed_session_error(ports: ConnectPorts, user: VerifiedUser, pseudo_id: str) -> TetherError:

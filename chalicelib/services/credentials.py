@@ -7,7 +7,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from chalicelib.adapters.connections import CredentialRepository, DevKeyUsage, SealedCredential
+from chalicelib.adapters.connections import CredentialRepository, SealedCredential
 from chalicelib.adapters.oauth_client import token_is_active
 from chalicelib.domain.clock import utc_now_iso
 from chalicelib.domain.errors import BadRequest, NotFound
@@ -92,18 +92,14 @@ def integrations_state(config: ProjectConfig, credentials: list[Credential]) -> 
 
 
 def delete_credential(
-    credentials: CredentialRepository, dev_keys: DevKeyUsage, project_id: str, user_id: str, credential_id: str
+    credentials: CredentialRepository, project_id: str, user_id: str, credential_id: str
 ) -> Credential:
     """Delete one credential (and its encrypted token); frees a dev-keys seat when it was the last."""
-    removed = credentials.delete(project_id, user_id, credential_id)
-    if removed.uses_dev_keys and not any(c.uses_dev_keys for c in credentials.list_for_user(project_id, user_id)):
-        dev_keys.release(project_id, user_id)
-    return removed
+    return credentials.delete(project_id, user_id, credential_id)
 
 
 def uninstall(
     credentials: CredentialRepository,
-    dev_keys: DevKeyUsage,
     config: ProjectConfig,
     user_id: str,
     integration_id: str,
@@ -119,7 +115,7 @@ def uninstall(
         if not mine:
             raise NotFound("No such credential.", code="credential_not_found")
     for credential in mine:
-        delete_credential(credentials, dev_keys, config.project.id, user_id, credential.id)
+        delete_credential(credentials, config.project.id, user_id, credential.id)
     return [c.id for c in mine]
 
 
