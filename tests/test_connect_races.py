@@ -594,3 +594,46 @@ def test_a_transaction_conflict_is_retried_a_few_times(aws_env: None, conflicts:
         assert repository.list_for_user("p", "u") == []
     assert client.calls == min(conflicts + 1, TRANSACTION_ATTEMPTS)
     assert len(slept) == client.calls - 1
+
+
+def test_reconnecting_through_the_projects_own_client_gives_the_seat_back(
+    project: ProjectHandle, sandbox: WordPressSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.services.integrations import SettingsInput, put_integration_settings
+    from chalicelib.wiring import get_services, reset_services
+
+    monkeypatch.setenv("TETHER_DEV_KEYS_MAX_USERS", "1")
+    reset_services()
+    setup = Racer("setup")
+    account = sandbox.state.all_users()[0].username
+    first = begin(setup, project.id, "alice", sandbox, account)
+    assert callback_job(first)(setup).status == 200
+    [dev_id] = stored_ids(setup, project.id, "alice")
+    assert_seats_consistent(setup, project.id, ["alice"])
+    assert setup.ports.dev_keys.users(project.id) == {"alice"}
+
+    services = get_services()
+    own = sandbox.state.register_client("Customer app", "http://127.0.0.1:9/oauth/callback")
+    config = services.project_configs.get(project.id)
+    assert config is not None
+    put_integration_settings(
+        services.projects,
+        services.secrets,
+        services.settings.client_secret_id(project.id, "wordpress"),
+        config,
+        "wordpress",
+        SettingsInput(own.client_id, own.client_secret, keep_secret=False, scopes=(), active=True),
+    )
+    again = begin(setup, project.id, "alice", sandbox, account)
+    assert callback_job(again)(setup).status == 200
+    [credential] = setup.ports.credentials.list_for_user(project.id, "alice")
+    assert (credential.id, credential.uses_dev_keys) == (dev_id, False)  # the same credential, now the project's
+    assert setup.ports.dev_keys.users(project.id) == set()
+    assert_seats_consistent(setup, project.id, ["alice"])
+    # Another user connects through the project's client too; disconnecting touches no seat.
+    bob = begin(setup, project.id, "bob", sandbox, account)
+    assert callback_job(bob)(setup).status == 200
+    [bob_id] = stored_ids(setup, project.id, "bob")
+    setup.ports.credentials.delete(project.id, "bob", bob_id)
+    assert stored_ids(setup, project.id, "bob") == set()
+    assert_seats_consistent(setup, project.id, ["alice", "bob"])
