@@ -4,6 +4,7 @@ streamed bodies, and broken answers becoming `UpstreamBadResponse` (a 502)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -261,3 +262,25 @@ def test_header_values_beyond_latin1_are_sent_as_utf8() -> None:
         send(request(server, **{"User-Agent": "caf\u00e9 \u2603"}), fake.at + 20, 10_000, clock=fake.clock)
     [received] = server.received
     assert received.headers["user-agent"].encode("latin-1").decode("utf-8") == "caf\u00e9 \u2603"
+
+
+# --- the deadline holds wherever the exchange is stuck ------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["headers", "body"])
+def test_a_drip_is_cut_at_the_deadline(where: str) -> None:
+    """Each read gets a byte in time, so only the overall deadline can end it (real clock: the
+    drip would take 20 s; the bound below is generous and only says "not at the drip's end")."""
+    from tests.fault_server import drip
+
+    if where == "headers":
+        answer = drip(b"HTTP/1.1 200 OK\r\n", b"X-Slow: " + b"a" * 200, 0.1)
+    else:
+        answer = drip(head(200, [("Content-Length", "200")]), b"x" * 200, 0.1)
+    with FaultServer(answer) as server:
+        started = time.monotonic()
+        with pytest.raises(UpstreamTimeout):
+            send(request(server), time.monotonic() + 1.0, 10_000)
+        elapsed = time.monotonic() - started
+    assert elapsed < 10
+    assert server.connections == 1

@@ -1,13 +1,22 @@
 """One pooled outbound HTTP session per container, created on first use.
 
-Its connections refuse responses with obsolete line folding (a header line continued on the next
-line): urllib3 would quietly join the lines, and Tether answers such a response with a 502
-instead (RFC 9112 lets a gateway do either; a refusal is the same on every urllib3 version)."""
+Its connections do two things a plain session does not:
+- they refuse responses with obsolete line folding (a header line continued on the next line):
+  urllib3 would quietly join the lines, and Tether answers such a response with a 502 instead
+  (RFC 9112 lets a gateway do either; a refusal is the same on every urllib3 version);
+- they report the socket they use to the calling thread's `deadline_watch`, so one deadline can
+  cut a request wherever it is stuck (socket timeouts bound each read, not the whole exchange:
+  a server dripping a byte at a time would otherwise hold the call as long as it likes).
+"""
 
 from __future__ import annotations
 
 import http.client
+import os
+import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -15,6 +24,74 @@ if TYPE_CHECKING:
 
 _lock = threading.Lock()
 _session: requests.Session | None = None
+_local = threading.local()
+
+
+class SocketWatch:
+    """The socket one request is using, and whether its time ran out (the timer thread cut it)."""
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._sock: socket.socket | None = None
+        self._done = False
+        self._lock = threading.Lock()
+
+    def attach(self, sock: socket.socket | None) -> None:
+        """Remember the request's socket (cut at once if the time is already up)."""
+        with self._lock:
+            if self._done or sock is None:
+                return
+            self._sock = sock
+            if self.fired:
+                self._cut()
+
+    def fire(self) -> None:
+        """Time is up: shut the socket down, which wakes a blocked read or write."""
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            self._cut()
+
+    def finish(self) -> None:
+        """The request is over; from now on the socket is never touched."""
+        with self._lock:
+            self._done = True
+            self._sock = None
+
+    def _cut(self) -> None:
+        if self._sock is None:
+            return
+        try:
+            # Through a duplicate descriptor: the kernel-level shutdown reaches the connection
+            # without touching Python's (or TLS's) state of the socket another thread is using.
+            with socket.socket(fileno=os.dup(self._sock.fileno())) as duplicate:
+                duplicate.shutdown(socket.SHUT_RDWR)
+        except (OSError, ValueError):
+            pass  # already closed
+
+
+@contextmanager
+def deadline_watch(seconds: float) -> Iterator[SocketWatch]:
+    """Within the block, the connection the calling thread uses is shut down after `seconds`;
+    `watch.fired` tells the caller the failure it then sees was the deadline."""
+    watch = SocketWatch()
+    _local.watch = watch
+    timer = threading.Timer(max(seconds, 0.0), watch.fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield watch
+    finally:
+        timer.cancel()
+        watch.finish()
+        _local.watch = None
+
+
+def _report_socket(sock: socket.socket | None) -> None:
+    watch: SocketWatch | None = getattr(_local, "watch", None)
+    if watch is not None:
+        watch.attach(sock)
 
 
 class FoldedHeaderError(http.client.HTTPException):
@@ -37,8 +114,24 @@ def _build_session() -> requests.Session:
     class StrictHTTPConnection(HTTPConnection):
         response_class = _StrictHeadersResponse
 
+        def connect(self) -> None:
+            super().connect()
+            _report_socket(self.sock)
+
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            _report_socket(self.sock)  # a pooled connection: no connect() this time
+            super().request(*args, **kwargs)
+
     class StrictHTTPSConnection(HTTPSConnection):
         response_class = _StrictHeadersResponse
+
+        def connect(self) -> None:
+            super().connect()
+            _report_socket(self.sock)
+
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            _report_socket(self.sock)
+            super().request(*args, **kwargs)
 
     class StrictHTTPPool(HTTPConnectionPool):
         ConnectionCls = StrictHTTPConnection

@@ -9,11 +9,8 @@ retried only when `OutboundRequest.retryable` says repeating the request is safe
 from __future__ import annotations
 
 import logging
-import os
 import random
 import re
-import socket
-import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -21,7 +18,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
-from chalicelib.adapters.http_client import FoldedHeaderError, http_session
+from chalicelib.adapters.http_client import FoldedHeaderError, SocketWatch, deadline_watch, http_session
 from chalicelib.domain.errors import TetherError
 
 if TYPE_CHECKING:
@@ -125,8 +122,6 @@ def send(
     clock: Clock | None = None,
 ) -> UpstreamResponse:
     """Send `request`, retrying transient failures while the rules and the deadline allow."""
-    import requests
-
     clock = clock or Clock()
     headers = _wire_headers(request.headers)
     attempt = 0
@@ -135,6 +130,57 @@ def send(
         remaining = deadline - clock.now()
         if remaining <= 0:
             raise UpstreamTimeout("The provider did not answer in time.")
+        try:
+            answer = _attempt(request, headers, remaining, deadline, max_response_bytes, clock)
+        except _Failure as failure:
+            if _may_retry(request, attempt, policy, failure.never_sent) and _sleep_before_retry(
+                _backoff(attempt, policy, clock), deadline, clock, failure.why
+            ):
+                continue
+            raise failure.error from None
+        throttled = answer.status == 429 or _is_limit_page(answer)
+        if (throttled or answer.status in RETRY_STATUSES) and _may_retry(request, attempt, policy, False):
+            delay = _retry_after(answer, policy)
+            if delay is None:
+                delay = _backoff(attempt, policy, clock)
+            why = "throttled" if throttled else f"answered {answer.status}"
+            if _sleep_before_retry(delay, deadline, clock, why):
+                continue
+        return UpstreamResponse(answer.status, answer.headers, answer.body, attempt, throttled)
+
+
+class _Failure(Exception):
+    """One attempt failed: the error to report if no retry follows, and whether the request
+    certainly never left (then a retry is safe whatever the method)."""
+
+    def __init__(self, error: TetherError, never_sent: bool, why: str) -> None:
+        super().__init__(why)
+        self.error = error
+        self.never_sent = never_sent
+        self.why = why
+
+
+def _timed_out(never_sent: bool = False) -> _Failure:
+    return _Failure(UpstreamTimeout("The provider did not answer in time."), never_sent, "timed out")
+
+
+def _broken(message: str) -> _Failure:
+    return _Failure(UpstreamBadResponse(message), False, "answer broken")
+
+
+def _attempt(
+    request: OutboundRequest,
+    headers: dict[str, str | bytes],
+    remaining: float,
+    deadline: float,
+    limit: int,
+    clock: Clock,
+) -> UpstreamResponse:
+    """One exchange, cut off when the deadline passes wherever it is stuck (connecting, sending,
+    waiting for headers, reading the body)."""
+    import requests
+
+    with deadline_watch(remaining) as watch:
         try:
             response = http_session().request(
                 request.method,
@@ -146,41 +192,17 @@ def send(
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            if _caused_by(exc, FoldedHeaderError):
-                if _may_retry(request, attempt, policy, False) and _sleep_before_retry(
-                    _backoff(attempt, policy, clock), deadline, clock, "answer broken"
-                ):
-                    continue
-                raise UpstreamBadResponse("The provider's response has a folded header.") from None
             never_sent = _never_sent(exc)
-            timed_out = isinstance(exc, requests.Timeout)
-            if _may_retry(request, attempt, policy, never_sent) and _sleep_before_retry(
-                _backoff(attempt, policy, clock), deadline, clock, "timed out" if timed_out else "connection failed"
-            ):
-                continue
-            if timed_out:
-                raise UpstreamTimeout("The provider did not answer in time.") from None
-            raise UpstreamUnavailable("The provider could not be reached, or dropped the connection.") from None
+            if _caused_by(exc, FoldedHeaderError):
+                raise _broken("The provider's response has a folded header.") from None
+            if watch.fired or isinstance(exc, requests.Timeout):
+                raise _timed_out(never_sent) from None
+            error = UpstreamUnavailable("The provider could not be reached, or dropped the connection.")
+            raise _Failure(error, never_sent, "connection failed") from None
         try:
-            headers_in, body = _read_response(response, deadline, max_response_bytes, clock)
-        except UpstreamBadResponse as exc:
-            if _may_retry(request, attempt, policy, False) and _sleep_before_retry(
-                _backoff(attempt, policy, clock), deadline, clock, "answer broken"
-            ):
-                continue
-            raise exc from None
+            return _read_response(response, watch, deadline, limit, clock)
         finally:
             response.close()
-        throttled = response.status_code == 429 or _is_limit_page(response, body)
-        retry_status = throttled or response.status_code in RETRY_STATUSES
-        if retry_status and _may_retry(request, attempt, policy, False):
-            delay = _retry_after(response, policy)
-            if delay is None:
-                delay = _backoff(attempt, policy, clock)
-            why = "throttled" if throttled else f"answered {response.status_code}"
-            if _sleep_before_retry(delay, deadline, clock, why):
-                continue
-        return UpstreamResponse(response.status_code, headers_in, body, attempt, throttled)
 
 
 def _wire_headers(headers: dict[str, str]) -> dict[str, str | bytes]:
@@ -248,8 +270,8 @@ def _sleep_before_retry(delay: float, deadline: float, clock: Clock, why: str) -
     return True
 
 
-def _retry_after(response: requests.Response, policy: RetryPolicy) -> float | None:
-    raw = response.headers.get("Retry-After")
+def _retry_after(answer: UpstreamResponse, policy: RetryPolicy) -> float | None:
+    raw = answer.header("Retry-After")
     if not raw:
         return None
     raw = raw.strip()
@@ -263,39 +285,35 @@ def _retry_after(response: requests.Response, policy: RetryPolicy) -> float | No
     return max(0.0, min(seconds, policy.max_retry_after))
 
 
-def _is_limit_page(response: requests.Response, body: bytes) -> bool:
-    content_type = response.headers.get("Content-Type", "")
-    return "text/html" in content_type and LIMIT_PAGE_MARKER in body[:4096]
+def _is_limit_page(answer: UpstreamResponse) -> bool:
+    return "text/html" in (answer.header("Content-Type") or "") and LIMIT_PAGE_MARKER in answer.body[:4096]
 
 
 def _read_response(
-    response: requests.Response, deadline: float, limit: int, clock: Clock
-) -> tuple[list[tuple[str, str]], bytes]:
-    """Check the status line and headers, then read and decode the body within the deadline and
-    the size cap."""
+    response: requests.Response, watch: SocketWatch, deadline: float, limit: int, clock: Clock
+) -> UpstreamResponse:
+    """Check the status line and headers, then read and decode the body within the size cap
+    (`attempts` and `throttled` of the result are filled in by `send`)."""
     from urllib3.exceptions import HTTPError, ReadTimeoutError
 
     if not 200 <= response.status_code <= 599:
-        raise UpstreamBadResponse(f"The provider answered with status {response.status_code}.")
+        raise _broken(f"The provider answered with status {response.status_code}.")
     headers = _checked_headers(response)
     codings = [c.strip().lower() for c in response.headers.get("Content-Encoding", "").split(",") if c.strip()]
     codings = [c for c in codings if c != "identity"]
     if len(codings) > 1 or any(coding not in DECODED_ENCODINGS for coding in codings):
-        raise UpstreamBadResponse("The provider answered with a content encoding that was not asked for.")
-    watchdog = _Watchdog(response, deadline - clock.now())
+        raise _broken("The provider answered with a content encoding that was not asked for.")
     try:
         body = _read_body(response, _Inflater(codings[0]) if codings else None, deadline, limit, clock)
     except (HTTPError, OSError) as exc:  # a reset or truncated body, a bad chunk, a read timeout
-        if watchdog.fired or isinstance(exc, ReadTimeoutError):
-            raise UpstreamTimeout("The provider did not finish answering in time.") from None
-        raise UpstreamBadResponse("The provider's response broke off.") from None
+        if watch.fired or isinstance(exc, ReadTimeoutError):
+            raise _timed_out() from None
+        raise _broken("The provider's response broke off.") from None
     except zlib.error:
-        raise UpstreamBadResponse("The provider's compressed response could not be decoded.") from None
-    finally:
-        watchdog.cancel()
-    if watchdog.fired:
-        raise UpstreamTimeout("The provider did not finish answering in time.")
-    return headers, body
+        raise _broken("The provider's compressed response could not be decoded.") from None
+    if watch.fired:  # the cut can look like the normal end of a body without a length
+        raise _timed_out()
+    return UpstreamResponse(response.status_code, headers, body, attempts=0, throttled=False)
 
 
 class _Inflater:
@@ -338,41 +356,8 @@ def _checked_headers(response: requests.Response) -> list[tuple[str, str]]:
     headers = [(str(k), str(v)) for k, v in response.raw.headers.items()]
     for name, value in headers:
         if not _HEADER_NAME.fullmatch(name) or _HEADER_VALUE_CONTROL.search(value):
-            raise UpstreamBadResponse("The provider's response has a malformed header.")
+            raise _broken("The provider's response has a malformed header.")
     return headers
-
-
-class _Watchdog:
-    """Ends a body read at the deadline: socket timeouts bound each read, not the whole body, so
-    a provider that drips a byte at a time would otherwise hold the call as long as it likes."""
-
-    def __init__(self, response: requests.Response, seconds: float) -> None:
-        self.fired = False
-        self._response = response
-        self._lock = threading.Lock()
-        self._cancelled = False
-        self._timer = threading.Timer(max(seconds, 0.0), self._abort)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _abort(self) -> None:
-        with self._lock:
-            if self._cancelled:
-                return
-            self.fired = True
-            try:
-                # Shutting the socket down (through a duplicate of its descriptor) wakes the
-                # blocked read; the broken connection is then closed, never pooled.
-                with socket.socket(fileno=os.dup(self._response.raw.fileno())) as sock:
-                    sock.shutdown(socket.SHUT_RDWR)
-            except (OSError, ValueError):
-                pass
-
-    def cancel(self) -> None:
-        """Stop the timer; once this returns, the socket is no longer touched."""
-        with self._lock:
-            self._cancelled = True
-        self._timer.cancel()
 
 
 def _read_body(
