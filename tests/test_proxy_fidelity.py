@@ -286,3 +286,24 @@ def test_upstream_receives_the_stored_token_never_the_users_jwt(
     assert request.auth_fingerprint == authorization_fingerprint(f"Bearer {issued.token}")
     assert request.auth_fingerprint != authorization_fingerprint(f"Bearer {user_jwt}")
     assert request.headers["Authorization"] == "Bearer <redacted>"
+
+
+@pytest.mark.parametrize("value", ["\ud800", "a\udcffb"])
+def test_proxy_request_refuses_header_text_without_a_utf8_form(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str, value: str
+) -> None:
+    """The route refuses such headers before the proxy; other callers of `proxy_request` (workflow
+    steps) get the same 400 instead of an encoding error."""
+    from chalicelib.domain.errors import BadRequest
+    from chalicelib.services.proxy import ProxyCall, proxy_request
+    from chalicelib.services.user_tokens import VerifiedUser
+    from chalicelib.wiring import get_services
+
+    services = get_services()
+    config = services.project_configs.get(project.id)
+    assert config is not None
+    call = ProxyCall("wordpress", ["v1.1", "me"], "GET", [], {"Accept-Language": value}, None, None)
+    with pytest.raises(BadRequest) as refused:
+        proxy_request(services.settings, services.credentials, config, VerifiedUser(project.id, "alice", {}), call, 0.0)
+    assert refused.value.code == "invalid_header"
+    assert sandbox.state.recorded_requests() == []

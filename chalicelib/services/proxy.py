@@ -172,13 +172,22 @@ def _forwarded_headers(headers: dict[str, str], body: bytes | None) -> dict[str,
         if lowered not in FORWARDED_REQUEST_HEADERS or lowered in hop_by_hop:
             continue
         value = value.strip()
-        if _HEADER_VALUE_CONTROL.search(value):
-            raise BadRequest(f"The {name} header contains control characters.", code="invalid_header")
+        if _HEADER_VALUE_CONTROL.search(value) or not _is_unicode(value):
+            raise BadRequest(f"The {name} header holds control characters or invalid text.", code="invalid_header")
         forwarded[FORWARDED_REQUEST_HEADERS[lowered]] = value
     content_type = forwarded.pop("Content-Type", None)
     if content_type is not None and body:
         forwarded["Content-Type"] = _resolve_content_type(content_type, body)
     return forwarded
+
+
+def _is_unicode(value: str) -> bool:
+    """False for text holding lone surrogates (it has no UTF-8 form to send)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _resolve_content_type(declared: str, body: bytes) -> str:
