@@ -11,10 +11,13 @@ Its connections do two things a plain session does not:
 
 from __future__ import annotations
 
+import heapq
 import http.client
+import itertools
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -59,6 +62,11 @@ class SocketWatch:
             self._done = True
             self._sock = None
 
+    @property
+    def done(self) -> bool:
+        """True once the request is over."""
+        return self._done
+
     def _cut(self) -> None:
         if self._sock is None:
             return
@@ -71,19 +79,47 @@ class SocketWatch:
             pass  # already closed
 
 
+class _Deadlines:
+    """One daemon thread per container fires each watch when its time is up (a thread per
+    request would cost more than the rest of the proxy's bookkeeping)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, SocketWatch]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, seconds: float, watch: SocketWatch) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (time.monotonic() + max(seconds, 0.0), next(self._order), watch))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="tether-deadlines", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                while self._heap and (self._heap[0][2].done or self._heap[0][0] <= now):
+                    _, _, watch = heapq.heappop(self._heap)
+                    watch.fire()  # a no-op for a finished request
+                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+
+
+_deadlines = _Deadlines()
+
+
 @contextmanager
 def deadline_watch(seconds: float) -> Iterator[SocketWatch]:
     """Within the block, the connection the calling thread uses is shut down after `seconds`;
     `watch.fired` tells the caller the failure it then sees was the deadline."""
     watch = SocketWatch()
     _local.watch = watch
-    timer = threading.Timer(max(seconds, 0.0), watch.fire)
-    timer.daemon = True
-    timer.start()
+    _deadlines.add(seconds, watch)
     try:
         yield watch
     finally:
-        timer.cancel()
         watch.finish()
         _local.watch = None
 
