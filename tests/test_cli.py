@@ -12,9 +12,10 @@ from click.testing import CliRunner
 from chalicelib.adapters import keys
 from chalicelib.adapters.repositories import SEALED_ATTRIBUTE, SEALED_PROJECT_ATTRIBUTE, SEALED_RECORD_ATTRIBUTE
 from chalicelib.services.projects import hash_secret_key
+from chalicelib.services.user_tokens import DEFAULT_MAX_LIFETIME_SECONDS
 from chalicelib.wiring import get_services
 from tests.conftest import Api, ProjectHandle
-from tether.cli import cli
+from tether.cli import MAX_TOKEN_TTL_SECONDS, cli
 
 
 def test_projects_create_prints_key_once_and_stores_only_its_hash(api: Api, secret_watch: Any) -> None:
@@ -55,6 +56,17 @@ def test_token_command_signs_a_verifiable_token(tmp_path: Any, api: Api, project
     assert claims["sub"] == "zoe"
     assert claims["exp"] - claims["iat"] == 120
     assert api.call("GET", f"/projects/{project.id}/sdk/me", token=token).json["id"] == "zoe"
+
+
+def test_token_command_refuses_a_ttl_the_api_would_refuse(tmp_path: Any, project: ProjectHandle) -> None:
+    assert MAX_TOKEN_TTL_SECONDS == DEFAULT_MAX_LIFETIME_SECONDS
+    key_file = tmp_path / "key.pem"
+    key_file.write_text(project.private_key_pem)
+    args = ["token", "--project", project.id, "--user", "zoe", "--key", str(key_file), "--ttl"]
+    too_long = CliRunner().invoke(cli, [*args, str(MAX_TOKEN_TTL_SECONDS + 1)])
+    assert too_long.exit_code == 2
+    assert "--ttl" in too_long.output
+    assert CliRunner().invoke(cli, [*args, str(MAX_TOKEN_TTL_SECONDS)]).exit_code == 0
 
 
 def test_token_command_needs_a_key(aws_env: None) -> None:

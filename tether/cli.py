@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from chalicelib.domain.models import ProjectConfig
 
 DEFAULT_STATE_FILE = Path(".tether/dev-state.json")
+# The API refuses user tokens living longer than this unless TETHER_MAX_TOKEN_LIFETIME_SECONDS says more.
+MAX_TOKEN_TTL_SECONDS = 24 * 3600
 
 
 @click.group()
@@ -201,7 +203,13 @@ def _store_origins(project_id: str, origins: tuple[str, ...]) -> None:
 @cli.command()
 @click.option("--project", "project_id", default=None, help="Project id (default: from --state-file).")
 @click.option("--user", "user_id", required=True, help="The end user's id (the token's `sub`).")
-@click.option("--ttl", default=3600, show_default=True, type=click.IntRange(1, 7 * 24 * 3600), help="Lifetime (s).")
+@click.option(
+    "--ttl",
+    default=3600,
+    show_default=True,
+    type=click.IntRange(1, MAX_TOKEN_TTL_SECONDS),
+    help="Lifetime (s); at most the API's default cap on user tokens (24 h).",
+)
 @click.option("--key", "key_file", default=None, type=click.Path(exists=True, dir_okay=False), help="Private key PEM.")
 @click.option(
     "--state-file", default=None, type=click.Path(exists=True, dir_okay=False), help="Use the dev stack's key."
