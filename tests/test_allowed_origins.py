@@ -308,7 +308,7 @@ def test_the_account_linking_attack_is_refused(api: Api, project: ProjectHandle,
     ],
 )
 def test_the_popup_is_bound_only_when_an_allowed_page_opened_it(
-    api: Api, project: ProjectHandle, headers: dict[str, str], code: bytes
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, headers: dict[str, str], code: bytes
 ) -> None:
     assert set_origins(api, project, [APP]).status == 200
     path = (
@@ -348,7 +348,7 @@ def test_the_sdk_flow_from_an_allowed_origin_connects(
     assert polled["connectCredentialId"] == str(stored["SK"]).removeprefix("CREDENTIAL#")
 
 
-def test_without_origins_any_opener_is_bound(api: Api, project: ProjectHandle) -> None:
+def test_without_origins_any_opener_is_bound(api: Api, project: ProjectHandle, sandbox: WordPressSandbox) -> None:
     """Today's behaviour, kept for projects that list no origins (the README's residual risk)."""
     page = connect_flow.open_popup(api, project, project.token(), MALLORY)
     assert page.status == 200

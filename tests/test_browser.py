@@ -2,6 +2,9 @@
 
 - tests/browser/connect.test.mjs: the connect popup: the oauth-nonce page's message to its opener,
   and the sandbox consent page's Approve and Deny ending on the OAuth callback's result page;
+- tests/browser/connect-errors.test.mjs: a connect that cannot start (no OAuth client, on a second
+  stack started with `--wpcom-origin` and so without development keys) rejects `installIntegration`
+  with Tether's message and the popup shows it;
 - tests/browser/demo.test.mjs: the demo page (`/demo/`, the real Paragon SDK as the dev project's
   demo user): connecting through the SDK's popup, listing sites, creating a post, disconnecting.
 """
@@ -54,7 +57,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDevStack]
 
 
 @pytest.fixture(scope="module")
-def browser_run(stack: RunningDevStack, tmp_path_factory: pytest.TempPathFactory) -> NodeRun:
+def no_client_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDevStack]:
+    """A stack with no OAuth client at all: no sandbox, hence no development keys (the origin is a
+    closed loopback port; nothing reaches it because no connect can start)."""
+    extra = ("--wpcom-origin", "http://127.0.0.1:9")
+    with RunningDevStack(tmp_path_factory.mktemp("devstack-no-client"), extra_args=extra) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser_run(
+    stack: RunningDevStack, no_client_stack: RunningDevStack, tmp_path_factory: pytest.TempPathFactory
+) -> NodeRun:
     """tests/browser/ run once against the stack (each inner test is checked by its own pytest test)."""
     # Both files need TETHER_API_URL (the demo page needs no more: it signs its own user's token);
     # the rest is connect.test.mjs's. The stack is fresh, so the demo user starts unconnected.
@@ -66,6 +80,7 @@ def browser_run(stack: RunningDevStack, tmp_path_factory: pytest.TempPathFactory
         "TETHER_USER_TOKEN": stack.token("browser-user-1"),
         "TETHER_USER_TOKEN_2": stack.token("browser-user-2"),
         "TETHER_CHROMIUM": str(CHROMIUM),
+        "TETHER_NO_CLIENT_API_URL": no_client_stack.api_url,
     }
     env.pop("TETHER_SCREENSHOT_DIR", None)
     # node runs in its own process group, so a timeout ends the runner, the per-file node processes
@@ -74,6 +89,7 @@ def browser_run(stack: RunningDevStack, tmp_path_factory: pytest.TempPathFactory
     run = run_node_tests(BROWSER_DIR, env, results, timeout=NODE_TIMEOUT_S)
     if run.returncode != 0:
         run.output += f"\n--- tether dev logs ---\n{stack.logs()}"
+        run.output += f"\n--- tether dev (no OAuth client) logs ---\n{no_client_stack.logs()}"
     return run
 
 

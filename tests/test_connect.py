@@ -3,6 +3,7 @@ reconnects, uninstall, dev-keys cap and credential health."""
 
 from __future__ import annotations
 
+import html
 import json
 import time
 from typing import Any
@@ -520,3 +521,52 @@ def test_health_check_asks_with_the_client_that_issued_the_token(
     assert checked.status == 200
     assert checked.json["status"] == "VALID"
     assert checked.json["usesDevelopmentKeys"] is True
+
+
+def _assert_start_failure_is_reported(api: Api, project: ProjectHandle, user_id: str, status: int, code: str) -> None:
+    """build-oauth refuses; the session polls as failed with that error (so the SDK's poller ends
+    and `installIntegration` rejects with the message); the popup's first page shows it."""
+    token = project.token(user_id)
+    session_id = f"start-{user_id}"
+    refused = connect_flow.build_oauth(api, project, token, session_id)
+    assert_refused(refused, status=status, code=code)
+    polled = api.call("GET", f"/projects/{project.id}/sdk/actions/session-id/{session_id}", token=token).json
+    assert polled["status"] == "ERROR"
+    assert polled["error"] == {"code": code, "message": refused.json["message"]}
+    failed = api.call("GET", f"/projects/{project.id}/sdk/credentials/{polled['connectCredentialId']}", token=token)
+    assert_refused(failed, status=422, code=code)
+    assert failed.json["message"] == refused.json["message"]
+    popup = connect_flow.open_popup(api, project, token)
+    assert popup.status == status
+    assert f'<code id="code">{code}</code>'.encode() in popup.body
+    assert html.escape(refused.json["message"]).encode() in popup.body
+    assert b"oauth-nonce-loaded" not in popup.body
+    assert "Set-Cookie" not in popup.headers
+
+
+def test_no_oauth_client_is_reported_on_the_session_and_in_the_popup(api: Api, project: ProjectHandle) -> None:
+    # No sandbox fixture: the deployment has no development keys and the project no client of its own.
+    _assert_start_failure_is_reported(api, project, "alice", 409, "integration_not_configured")
+
+
+def test_an_inactive_integration_is_reported_on_the_session_and_in_the_popup(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    body = {"clientId": None, "scopes": [], "active": False}
+    stored = api.call("PUT", f"/projects/{project.id}/integrations/wordpress", headers=project.admin, body=body)
+    assert stored.status == 200, stored.body
+    _assert_start_failure_is_reported(api, project, "alice", 403, "integration_inactive")
+
+
+def test_the_dev_keys_cap_is_reported_on_the_session_and_in_the_popup(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.wiring import reset_services
+
+    monkeypatch.setenv("TETHER_DEV_KEYS_MAX_USERS", "1")
+    reset_services()
+    connect_flow.connect(api, project, sandbox, "u1")
+    _assert_start_failure_is_reported(api, project, "u2", 403, "dev_keys_user_cap")
+    # The admitted user still gets the popup and a consent URL.
+    assert connect_flow.open_popup(api, project, project.token("u1")).status == 200
+    assert connect_flow.build_oauth(api, project, project.token("u1"), "again-u1").status == 200

@@ -338,7 +338,7 @@ class ConnectSessionRepository:
         self._table = table
 
     def put(self, session: ConnectSession) -> None:
-        """Create (or restart) a session."""
+        """Create (or restart) a session; one that could not start is created failed, with its error."""
         item: dict[str, Any] = {
             **keys.connect_session(session.project_id, session.user_id, session.id).as_item(),
             "sessionId": session.id,
@@ -346,6 +346,10 @@ class ConnectSessionRepository:
             "status": session.status,
             keys.TTL_ATTRIBUTE: session.expires_at,
         }
+        if session.error_code is not None:
+            item["errorCode"] = session.error_code
+        if session.error_message is not None:
+            item["errorMessage"] = session.error_message[:500]
         try:
             self._table.put_item(Item=item)
         except ClientError as exc:

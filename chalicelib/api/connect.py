@@ -76,12 +76,18 @@ def _binding_cookie(value: str, max_age: int) -> str:
 def oauth_nonce(project_id: str) -> Response:
     """The popup's first page. It binds the popup to the end user (cookie) and tells the opener
     it loaded; the SDK then sends the popup to the consent URL. When the project lists allowed
-    origins, only a popup opened by one of them is bound (see `check_popup_opener`)."""
+    origins, only a popup opened by one of them is bound (see `check_popup_opener`).
+
+    A connect that cannot start (integration switched off, no OAuth client, development-keys
+    cap) shows its error here instead: build-oauth fails the same way, and the SDK would leave
+    the popup on this page."""
     request = connect.current_request
     try:
         config, user = sdk_user(request, project_id, allow_query_token=True)
-        target = allowed_origins.post_message_target(query_params(request).get("originForPostMessage"))
+        query = query_params(request)
+        target = allowed_origins.post_message_target(query.get("originForPostMessage"))
         allowed_origins.check_popup_opener(config, request.headers, target)
+        connect_service.check_can_connect(_ports(get_services()), config, user, query.get("action") or "")
     except TetherError as error:
         return error_page("Cannot connect", error.message, error.status, error.code)
     binding = connect_service.browser_binding(user.project_id, user.user_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import secrets
 import time
@@ -40,6 +41,7 @@ from chalicelib.domain.models import (
     SESSION_PENDING,
     ConnectSession,
     Credential,
+    IntegrationSettings,
     OAuthState,
     ProjectConfig,
 )
@@ -54,6 +56,7 @@ SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{6,128}\Z")  # \Z: `$` would let
 FAILED_CREDENTIAL_PREFIX = "failed-"
 MAX_CODE_CHARS = 2048
 _CREDENTIAL_NAMESPACE = uuid.UUID("5d1c7f0a-2b8e-4f6a-9c3d-7e1f0b2a4c68")
+log = logging.getLogger("tether.connect")
 
 
 class ConnectFailed(TetherError):
@@ -123,6 +126,43 @@ def resolve_client(
     return client
 
 
+def check_can_connect(
+    ports: ConnectPorts, config: ProjectConfig, user: VerifiedUser, integration_type: str
+) -> tuple[Provider, IntegrationSettings, ClientCredentials]:
+    """What must hold before a consent page can open: a known integration, switched on, an OAuth
+    client to use, and (with the development keys) a seat under their cap for this user. Raises
+    the TetherError that says what is missing."""
+    provider = get_provider(integration_type)
+    settings = effective_settings(config, provider)
+    if not settings.active:
+        raise Forbidden(f"{provider.service_name} is not active in this project.", code="integration_inactive")
+    client = resolve_client(ports, config, provider)
+    cap = ports.settings.dev_keys_max_users
+    if client.uses_dev_keys and not ports.dev_keys.would_admit(config.project.id, user.user_id, cap):
+        raise Forbidden(dev_keys_cap_message(cap), code="dev_keys_user_cap")
+    return provider, settings, client
+
+
+def _record_failed_start(
+    ports: ConnectPorts, project_id: str, user_id: str, session_id: str, integration_type: str, error: TetherError
+) -> None:
+    failed = ConnectSession(
+        project_id=project_id,
+        user_id=user_id,
+        id=session_id,
+        integration_type=integration_type[:64],
+        status=SESSION_FAILED,
+        credential_id=None,
+        error_code=error.code,
+        error_message=error.message,
+        expires_at=int(ports.clock()) + SESSION_TTL_SECONDS,
+    )
+    try:
+        ports.sessions.put(failed)
+    except TetherError:
+        log.warning("could not record the failed start of connect session (%s)", error.code)
+
+
 def start_connect(
     ports: ConnectPorts,
     config: ProjectConfig,
@@ -131,17 +171,18 @@ def start_connect(
     session_id: str,
     allow_multiple: bool,
 ) -> str:
-    """`build-oauth`: open a connect session and return the provider's consent URL."""
-    provider = get_provider(integration_type)
-    settings = effective_settings(config, provider)
-    if not settings.active:
-        raise Forbidden(f"{provider.service_name} is not active in this project.", code="integration_inactive")
+    """`build-oauth`: open a connect session and return the provider's consent URL.
+
+    When the connect cannot start (see `check_can_connect`), the session is stored as failed
+    with that error before it is raised: the SDK ignores build-oauth's error answer and only
+    polls the session, so this is what makes `installIntegration` reject at once."""
     if not SESSION_ID_PATTERN.match(session_id):
         raise BadRequest("oauthMetaKeyId must be 6-128 letters, digits, '-' or '_'.", code="invalid_session_id")
-    client = resolve_client(ports, config, provider)
-    cap = ports.settings.dev_keys_max_users
-    if client.uses_dev_keys and not ports.dev_keys.would_admit(config.project.id, user.user_id, cap):
-        raise Forbidden(dev_keys_cap_message(cap), code="dev_keys_user_cap")
+    try:
+        provider, settings, client = check_can_connect(ports, config, user, integration_type)
+    except TetherError as error:
+        _record_failed_start(ports, config.project.id, user.user_id, session_id, integration_type, error)
+        raise
     ports.users.get_or_create(config.project.id, user.user_id, utc_now_iso())
     now = int(ports.clock())
     state = f"{config.project.id}.{secrets.token_urlsafe(32)}"
