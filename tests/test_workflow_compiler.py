@@ -24,7 +24,7 @@ from chalicelib.domain.workflows.compiler import (
     FAILED,
     LAMBDA_INVOKE,
     RECORD_FAILURE,
-    SUCCEEDED,
+    RECORD_SUCCESS,
     TRANSIENT_ERROR,
     RetryPolicy,
     StateMachine,
@@ -265,7 +265,7 @@ def test_the_checker_finds_problems() -> None:
     bad["States"]["a"]["Next"] = "nowhere"
     cases.append(bad)
     bad = copy.deepcopy(good)
-    bad["States"]["b"].pop("End")
+    bad["States"][RECORD_SUCCESS].pop("End")
     cases.append(bad)
     bad = copy.deepcopy(good)
     bad["States"]["orphan"] = {"Type": "Succeed"}
@@ -292,12 +292,14 @@ def test_three_request_steps_are_exactly_three_task_states() -> None:
         name for name, s in states.items() if s["Type"] == "Task" and s["Parameters"]["Payload"]["action"] == "run_step"
     ]
     assert sorted(step_tasks) == ["a", "b", "c"]
-    # Plus the failure path, which is not a step: one Task that records it and a Fail state.
-    assert sorted(states) == sorted(["a", "b", "c", RECORD_FAILURE, FAILED])
-    assert [s["Type"] for s in states.values()].count("Task") == 4
+    # Plus the outcome, which is not a step: a Task that records success, one that records a
+    # failure, and a Fail state.
+    assert sorted(states) == sorted(["a", "b", "c", RECORD_SUCCESS, RECORD_FAILURE, FAILED])
+    assert [s["Type"] for s in states.values()].count("Task") == 5
     assert states["a"]["Next"] == "b"
     assert states["b"]["Next"] == "c"
-    assert states["c"]["End"] is True
+    assert states["c"]["Next"] == RECORD_SUCCESS
+    assert states[RECORD_SUCCESS]["End"] is True
     assert asl_problems(machine.definition) == []
 
 
@@ -311,6 +313,14 @@ def test_a_request_step_is_one_lambda_invoke_task() -> None:
         "ResultPath": "$.steps.sites",
         "Retry": retry(),
         "Catch": catch(),
+        "Next": RECORD_SUCCESS,
+    }
+    assert states[RECORD_SUCCESS] == {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": RUNNER, "Payload": payload("record_success")},
+        "ResultPath": None,
+        "Retry": retry(transient=False),
         "End": True,
     }
     assert states[RECORD_FAILURE] == {
@@ -381,7 +391,7 @@ def test_a_simple_condition_is_one_native_choice() -> None:
     assert states["a"]["Next"] == "ok"
     assert states["b"]["Next"] == "d"
     assert states["c"]["Next"] == "d"
-    assert sorted(states) == sorted(["a", "ok", "b", "c", "d", RECORD_FAILURE, FAILED])
+    assert sorted(states) == sorted(["a", "ok", "b", "c", "d", RECORD_SUCCESS, RECORD_FAILURE, FAILED])
     assert asl_problems(machine.definition) == []
 
 
@@ -504,10 +514,9 @@ def test_other_conditions_are_evaluated_by_the_runner_then_one_choice(condition:
     assert states["c.Choice"] == {
         "Type": "Choice",
         "Choices": [{"Variable": "$.steps.c.output", "BooleanEquals": True, "Next": "t"}],
-        "Default": SUCCEEDED,
+        "Default": RECORD_SUCCESS,
     }
-    assert states[SUCCEEDED] == {"Type": "Succeed"}
-    assert states["t"]["End"] is True
+    assert states["t"]["Next"] == RECORD_SUCCESS
     assert asl_problems(machine.definition) == []
 
 
@@ -516,11 +525,9 @@ def test_empty_branches_and_a_condition_at_the_end() -> None:
         [get("a"), {"id": "c", "type": "condition", "if": {"left": "{{ steps.a.status }}", "op": "exists"}, "then": []}]
     )
     states = machine.definition["States"]
-    assert states["c"]["Choices"][0]["Next"] == SUCCEEDED
-    assert states["c"]["Default"] == SUCCEEDED
+    assert states["c"]["Choices"][0]["Next"] == RECORD_SUCCESS
+    assert states["c"]["Default"] == RECORD_SUCCESS
     assert asl_problems(machine.definition) == []
-    # Without a Choice that must reach the end, there is no Succeed state.
-    assert SUCCEEDED not in compiled([get("a")]).definition["States"]
 
 
 def test_a_fan_out_is_a_map() -> None:
@@ -660,13 +667,13 @@ def test_responses_and_express_for_request_workflows() -> None:
     assert states["dynamic"]["Parameters"]["Payload"] == payload("respond", "dynamic")
     assert states["dynamic"]["ResultSelector"] == {"status.$": "$.Payload.status", "body.$": "$.Payload.body"}
     assert states["dynamic"]["ResultPath"] == "$.response"
-    assert states["dynamic"]["End"] is True
+    assert states["dynamic"]["Next"] == RECORD_SUCCESS
     assert asl_problems(machine.definition) == []
 
 
 def test_only_delays_need_no_failure_states() -> None:
     states = compiled([{"id": "d", "type": "delay", "seconds": 1}]).definition["States"]
-    assert sorted(states) == ["d"]
+    assert sorted(states) == [RECORD_SUCCESS, "d"]
 
 
 # ---- determinism ---------------------------------------------------------------------------
@@ -772,7 +779,7 @@ class FakeRunner:
         workflow = self.definitions[(event["workflow"], event["version"])]
         context = templates.template_context(event["state"])
         action, step_id = event["action"], event.get("stepId")
-        if action == "record_failure":
+        if action in ("record_failure", "record_success"):
             return {}
         step = workflow.step(step_id) if step_id else None
         if action == "evaluate_condition":
@@ -905,14 +912,15 @@ def test_the_pinned_example_runs_in_moto(sfn: Sfn) -> None:
     assert post["path"] == "v1.1/sites/9001/posts/new"
     assert post["body"] == {"title": "Hello", "content": "World"}
     calls = sfn.runner.calls
-    assert [(c["action"], c["stepId"], c["attempt"]) for c in calls] == [
+    assert [(c["action"], c.get("stepId"), c.get("attempt")) for c in calls] == [
         ("run_step", "sites", 0),
         ("run_step", "post", 0),
+        ("record_success", None, None),
     ]
     assert {c["project"] for c in calls} == {"p1"}
-    # One state entered per request step.
+    # One state entered per request step, plus the one that records the outcome.
     entered = [e["stateEnteredEventDetails"]["name"] for e in execution["history"] if e["type"] == "TaskStateEntered"]
-    assert entered == ["sites", "post"]
+    assert entered == ["sites", "post", RECORD_SUCCESS]
 
 
 def test_conditions_fan_outs_and_responses_run_in_moto(sfn: Sfn) -> None:
@@ -1073,7 +1081,7 @@ def test_transient_failures_are_retried_by_asl(sfn: Sfn) -> None:
     sfn.runner.fail["a"] = [TRANSIENT_ERROR, TRANSIENT_ERROR]
     execution = sfn.run(workflow, input_for())
     assert execution["status"] == "SUCCEEDED", execution
-    assert [c["attempt"] for c in sfn.runner.calls] == [0, 1, 2]
+    assert [c.get("attempt") for c in sfn.runner.calls] == [0, 1, 2, None]
     failed_attempts = [e for e in execution["history"] if e["type"] == "TaskFailed"]
     assert len(failed_attempts) == 2
     # One more transient failure than attempts allow: the run fails.

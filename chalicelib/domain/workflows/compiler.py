@@ -29,15 +29,17 @@ step ids cannot, so they never collide):
 - Failures: every top-level `Task` and `Map` has `Catch` `States.ALL` -> `Tether.RecordFailure`
   (a runner `Task`, action `record_failure`, which sees the error at `$.failure`) -> `Tether.Failed`
   (`Fail`). Inside a fan_out there is no `Catch`: the error fails the `Map`, whose `Catch` applies.
-- `Tether.Succeeded` (`Succeed`) exists only when a `Choice` must jump to the end of the workflow.
+- Success: the last top-level state goes on to `Tether.RecordSuccess` (a runner `Task`, action
+  `record_success`, `ResultPath: null`), which marks the run succeeded and ends the execution with
+  the state document as its output. It costs one state transition per run, not per step.
 
-So three `request` steps compile to five states: three step Tasks, `Tether.RecordFailure` (a
-Task that is not a step) and `Tether.Failed`.
+So three `request` steps compile to six states: three step Tasks, the two Tasks that record the
+outcome (not steps), and `Tether.Failed`.
 
 What the step runner receives (`Payload`): `{"action", "project", "workflow", "version",
 "stepId", "state"}` where `action` is `run_step` (return `{output, status}`; `attempt` is
 `$$.State.RetryCount`), `evaluate_condition` (return `{output: bool}`), `evaluate_items`
-(return `{output: list}`), `respond` (return `{status, body}`) or `record_failure`; `state` is
+(return `{output: list}`), `respond` (return `{status, body}`), `record_success` or `record_failure`; `state` is
 the whole state document (`$`), from which `templates.template_context` builds the template
 context. The execution input is `initial_state(...)`.
 """
@@ -79,9 +81,9 @@ LAMBDA_SERVICE_ERRORS = (
     "Lambda.TooManyRequestsException",
 )
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+RECORD_SUCCESS = "Tether.RecordSuccess"
 RECORD_FAILURE = "Tether.RecordFailure"
 FAILED = "Tether.Failed"
-SUCCEEDED = "Tether.Succeeded"
 FAILURE_PATH = "$.failure"
 RESPONSE_PATH = "$.response"
 # JMESPath names that are also safe JSONPath dot-notation names.
@@ -150,13 +152,12 @@ def compile_workflow(
     """Compile a validated definition for one deployed version. Pure and deterministic."""
     compiler = _Compiler(runner_arn, {"project": project_id, "workflow": workflow_id, "version": version}, retry)
     states: dict[str, dict[str, Any]] = {}
-    start = compiler.sequence(definition.steps, states, None, _Scope.top())
+    states[RECORD_SUCCESS] = compiler.record_success()
+    start = compiler.sequence(definition.steps, states, RECORD_SUCCESS, _Scope.top())
     assert start is not None  # a valid definition has at least one step
     if compiler.catches:
         states[RECORD_FAILURE] = compiler.record_failure()
         states[FAILED] = {"Type": "Fail", "ErrorPath": f"{FAILURE_PATH}.Error", "CausePath": f"{FAILURE_PATH}.Cause"}
-    if compiler.needs_succeeded:
-        states[SUCCEEDED] = {"Type": "Succeed"}
     asl = {
         "Comment": f"Tether workflow {workflow_id} version {version}",
         "StartAt": start,
@@ -323,7 +324,6 @@ class _Compiler:
         self.identity = identity
         self.retry = retry
         self.catches = False
-        self.needs_succeeded = False
 
     # ---- building blocks -----------------------------------------------------------------
 
@@ -376,12 +376,12 @@ class _Compiler:
             self.catches = True
             state["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": FAILURE_PATH, "Next": RECORD_FAILURE}]
 
-    def target(self, after: str | None) -> str:
-        """A state name to jump to for 'what comes next' (the end needs a Succeed state)."""
-        if after is not None:
-            return after
-        self.needs_succeeded = True
-        return SUCCEEDED
+    @staticmethod
+    def target(after: str | None) -> str:
+        """A state name to jump to for 'what comes next' (every sequence is followed by a state:
+        `Tether.RecordSuccess` at the top level, `<id>.Done` in a fan_out)."""
+        assert after is not None
+        return after
 
     @staticmethod
     def link(state: dict[str, Any], after: str | None) -> dict[str, Any]:
@@ -390,6 +390,16 @@ class _Compiler:
         else:
             state["Next"] = after
         return state
+
+    def record_success(self) -> dict[str, Any]:
+        return {
+            "Type": "Task",
+            "Resource": LAMBDA_INVOKE,
+            "Parameters": {"FunctionName": self.runner_arn, "Payload": self.payload("record_success")},
+            "ResultPath": None,
+            "Retry": self.retriers(self.retry, transient=False),
+            "End": True,
+        }
 
     def record_failure(self) -> dict[str, Any]:
         return {
