@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 MAX_JWT_LEEWAY_SECONDS = 60
+# The account moto (the local stack) answers as; deployed stacks set real ARNs in the environment.
+LOCAL_ACCOUNT = "123456789012"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,16 @@ class Settings:
     max_proxy_body_bytes: int
     max_proxy_response_bytes: int
     max_token_lifetime_seconds: int = 24 * 3600
+    # Workflows: the step runner Lambda and the role state machines run as (the deploy template
+    # sets both), how long run history is kept, how long a request-triggered run may take, and
+    # the first retry interval of a transient step failure.
+    step_runner_arn: str = ""
+    workflow_role_arn: str = ""
+    run_history_days: int = 30
+    workflow_sync_timeout_seconds: float = 25.0
+    workflow_retry_interval_seconds: int = 2
+    # Only the local stack may let http steps call loopback addresses.
+    allow_loopback_http_steps: bool = False
 
     @property
     def data_keys_secret_id(self) -> str:
@@ -67,6 +79,7 @@ def _float(name: str, default: float) -> float:
 def get_settings() -> Settings:
     """Read settings from the environment (first call only; later calls hit the cache)."""
     stage = os.environ.get("TETHER_STAGE", "dev")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     leeway = _int("TETHER_JWT_LEEWAY_SECONDS", 30)
     return Settings(
         stage=stage,
@@ -87,6 +100,15 @@ def get_settings() -> Settings:
         max_proxy_response_bytes=_int("TETHER_MAX_PROXY_RESPONSE_BYTES", 4_400_000),
         # Longest a user token may live (`exp - iat`); a leaked token is useful this long at most.
         max_token_lifetime_seconds=max(60, _int("TETHER_MAX_TOKEN_LIFETIME_SECONDS", 24 * 3600)),
+        step_runner_arn=os.environ.get("TETHER_STEP_RUNNER_ARN")
+        or f"arn:aws:lambda:{region}:{LOCAL_ACCOUNT}:function:tether-{stage}-step_runner",
+        workflow_role_arn=os.environ.get("TETHER_WORKFLOW_ROLE_ARN")
+        or f"arn:aws:iam::{LOCAL_ACCOUNT}:role/tether-{stage}-workflows",
+        run_history_days=max(1, _int("TETHER_RUN_HISTORY_DAYS", 30)),
+        # API Gateway gives up after 29 s, like the proxy's deadline.
+        workflow_sync_timeout_seconds=min(_float("TETHER_WORKFLOW_SYNC_TIMEOUT_SECONDS", 25.0), 28.0),
+        workflow_retry_interval_seconds=max(1, _int("TETHER_WORKFLOW_RETRY_INTERVAL_SECONDS", 2)),
+        allow_loopback_http_steps=os.environ.get("TETHER_HTTP_STEPS_ALLOW_LOOPBACK") == "1",
     )
 
 

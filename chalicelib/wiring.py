@@ -17,11 +17,17 @@ from chalicelib.adapters.connections import (
 from chalicelib.adapters.encryption import Encryptor
 from chalicelib.adapters.http_client import reset_http_session
 from chalicelib.adapters.repositories import ProjectRepository, SealedItems, UserRepository
+from chalicelib.adapters.run_repository import RunRepository
 from chalicelib.adapters.secrets import SecretStore
+from chalicelib.adapters.state_machines import StateMachines
 from chalicelib.adapters.upstream import Clock
+from chalicelib.adapters.workflow_repository import WorkflowRepository
 from chalicelib.config import Settings, get_settings, reset_settings
 from chalicelib.services.data_keys import load_keyring
 from chalicelib.services.project_config import ProjectConfigCache
+from chalicelib.services.step_runner import RunnerPorts
+from chalicelib.services.workflow_runs import RunPorts
+from chalicelib.services.workflows import WorkflowPorts
 
 
 class Services:
@@ -67,6 +73,50 @@ class Services:
     def sealed_items(self) -> SealedItems:
         """Every item holding an encrypted value (key rotation)."""
         return SealedItems(aws.dynamodb_table(self.settings.table_name))
+
+    @cached_property
+    def workflows(self) -> WorkflowRepository:
+        """Deployed workflows and each end user's choices."""
+        return WorkflowRepository(aws.dynamodb_table(self.settings.table_name))
+
+    @cached_property
+    def runs(self) -> RunRepository:
+        """Task history: runs and step records."""
+        return RunRepository(aws.dynamodb_table(self.settings.table_name))
+
+    @cached_property
+    def state_machines(self) -> StateMachines:
+        """Step Functions."""
+        timeout = self.settings.workflow_sync_timeout_seconds
+        return StateMachines(
+            aws.stepfunctions, self.settings.workflow_role_arn, lambda: aws.stepfunctions_sync(timeout)
+        )
+
+    @cached_property
+    def workflow_ports(self) -> WorkflowPorts:
+        """What the workflow admin use cases need."""
+        return WorkflowPorts(self.settings, self.workflows, self.state_machines)
+
+    @cached_property
+    def run_ports(self) -> RunPorts:
+        """What starting and reading runs needs."""
+        return RunPorts(
+            self.settings, self.workflows, self.runs, self.state_machines, self.credentials, self.users, self.clock
+        )
+
+    @cached_property
+    def runner_ports(self) -> RunnerPorts:
+        """What the step runner needs."""
+        return RunnerPorts(
+            self.settings,
+            self.workflows,
+            self.runs,
+            self.credentials,
+            self.project_configs,
+            self.upstream_clock,
+            self.clock,
+            allow_loopback_http=self.settings.allow_loopback_http_steps,
+        )
 
     @cached_property
     def secrets(self) -> SecretStore:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import boto3
     from mypy_boto3_dynamodb.service_resource import Table
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
+    from mypy_boto3_stepfunctions.client import SFNClient
 
 _lock = threading.RLock()  # re-entrant: a factory may ask for the shared session
 _clients: dict[str, Any] = {}
@@ -90,6 +91,36 @@ def secretsmanager() -> SecretsManagerClient:
             return session.client("secretsmanager")
 
     client: SecretsManagerClient = _get("secretsmanager", build)
+    return client
+
+
+def stepfunctions() -> SFNClient:
+    """The Step Functions client."""
+
+    def build() -> Any:
+        session = _session()
+        with _build_lock:
+            return session.client("stepfunctions")
+
+    client: SFNClient = _get("stepfunctions", build)
+    return client
+
+
+def stepfunctions_sync(read_timeout: float) -> SFNClient:
+    """A Step Functions client for `StartSyncExecution`: it gives up after `read_timeout` seconds
+    and never retries (a retry would start the run again)."""
+
+    def build() -> Any:
+        from botocore.config import Config
+
+        session = _session()
+        with _build_lock:
+            return session.client(
+                "stepfunctions",
+                config=Config(read_timeout=read_timeout, connect_timeout=3, retries={"total_max_attempts": 1}),
+            )
+
+    client: SFNClient = _get(f"stepfunctions-sync:{read_timeout}", build)
     return client
 
 

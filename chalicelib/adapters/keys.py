@@ -15,8 +15,17 @@ Layout (one table, `PK`/`SK`, general index `GSI1PK`/`GSI1SK`, TTL attribute `ex
 | dev-keys seat        | PROJECT#<pid>#USER#<uid>  | DEVKEYSEAT         |                          |                   |
 | connect session      | PROJECT#<pid>#USER#<uid>  | SESSION#<sid>      |                          |                   |
 | OAuth state          | PROJECT#<pid>#OAUTH#<h>   | STATE              |                          |                   |
+| workflow             | PROJECT#<pid>#WORKFLOWS   | WORKFLOW#<wid>     |                          |                   |
+| workflow version     | PROJECT#<pid>#WORKFLOWS   | VERSION#<wid>#<v>  |                          |                   |
+| user's workflow      | PROJECT#<pid>#USER#<uid>  | USERWORKFLOW#<wid> |                          |                   |
+| trigger claim        | PROJECT#<pid>#USER#<uid>  | TRIGGER#<wid>#<h>  |                          |                   |
+| run                  | PROJECT#<pid>#RUN#<rid>   | RUN                | PROJECT#<pid>#RUNS       | <startedAt>#<rid> |
+| step record          | PROJECT#<pid>#RUN#<rid>   | STEP#<sid>[#<i>]   |                          |                   |
 
 `<h>` is the SHA-256 of the `state` value: the table never holds a usable state.
+Workflow versions are zero-padded (`<v>` = 8 digits) so they sort numerically. A trigger claim
+(an `Idempotency-Key`, or the one `integration_enabled` run) names the run it started; `<h>` is
+the SHA-256 of what is claimed. Runs and their step records carry `expiresAt` (the history TTL).
 The current-credential marker names the credential of the user's last connect that replaces
 earlier ones; the seat lists the user's credentials that use the development keys (see
 `connections.py` for how both keep concurrent connects consistent).
@@ -51,6 +60,13 @@ ALLOWED_ORIGINS = "ALLOWEDORIGINS"
 DEV_KEY_SEAT = "DEVKEYSEAT"
 OAUTH_STATE = "STATE"
 ALL_PROJECTS = "PROJECTS"
+WORKFLOW_PREFIX = "WORKFLOW#"
+WORKFLOW_VERSION_PREFIX = "VERSION#"
+USER_WORKFLOW_PREFIX = "USERWORKFLOW#"
+TRIGGER_CLAIM_PREFIX = "TRIGGER#"
+RUN = "RUN"
+STEP_PREFIX = "STEP#"
+VERSION_DIGITS = 8
 
 
 @dataclass(frozen=True)
@@ -143,3 +159,59 @@ def allowed_origins(project_id: str) -> Key:
 def projects_index_sort(created_at: str, project_id: str) -> str:
     """GSI1 sort key of a project in the list of all projects."""
     return f"{created_at}#{project_id}"
+
+
+def workflows_partition(project_id: str) -> str:
+    """Partition holding a project's workflows and every deployed version of them."""
+    return f"PROJECT#{project_id}#WORKFLOWS"
+
+
+def workflow(project_id: str, workflow_id: str) -> Key:
+    """Key of a workflow (its current version and definition)."""
+    return Key(workflows_partition(project_id), WORKFLOW_PREFIX + workflow_id)
+
+
+def workflow_version(project_id: str, workflow_id: str, version: int) -> Key:
+    """Key of one deployed version of a workflow (immutable)."""
+    return Key(workflows_partition(project_id), workflow_versions_prefix(workflow_id) + f"{version:0{VERSION_DIGITS}d}")
+
+
+def workflow_versions_prefix(workflow_id: str) -> str:
+    """Sort-key prefix shared by every version of one workflow."""
+    return f"{WORKFLOW_VERSION_PREFIX}{workflow_id}#"
+
+
+def user_workflow(project_id: str, user_id: str, workflow_id: str) -> Key:
+    """Key of an end user's state for one workflow (enabled, settings)."""
+    return Key(user_partition(project_id, user_id), USER_WORKFLOW_PREFIX + workflow_id)
+
+
+def trigger_claim(project_id: str, user_id: str, workflow_id: str, claim_hash: str) -> Key:
+    """Key of a claim that a trigger (an idempotency key, a first connect) started a run."""
+    return Key(user_partition(project_id, user_id), f"{TRIGGER_CLAIM_PREFIX}{workflow_id}#{claim_hash}")
+
+
+def run_partition(project_id: str, run_id: str) -> str:
+    """Partition holding one run and its step records."""
+    return f"PROJECT#{project_id}#RUN#{run_id}"
+
+
+def run(project_id: str, run_id: str) -> Key:
+    """Key of a run record."""
+    return Key(run_partition(project_id, run_id), RUN)
+
+
+def step_record(project_id: str, run_id: str, step_id: str, index: int | None) -> Key:
+    """Key of one step's record in a run (`index` for each iteration inside a fan_out)."""
+    suffix = "" if index is None else f"#{index:08d}"
+    return Key(run_partition(project_id, run_id), f"{STEP_PREFIX}{step_id}{suffix}")
+
+
+def runs_index_partition(project_id: str) -> str:
+    """GSI1 partition listing a project's runs, newest first when read backwards."""
+    return f"PROJECT#{project_id}#RUNS"
+
+
+def runs_index_sort(started_at: str, run_id: str) -> str:
+    """GSI1 sort key of a run (chronological, then by id)."""
+    return f"{started_at}#{run_id}"

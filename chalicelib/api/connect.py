@@ -8,11 +8,11 @@ from urllib.parse import urlsplit
 from chalice.app import Blueprint, Response
 
 from chalicelib.api.auth import sdk_user
-from chalicelib.api.http import SDK_CORS, json_response, json_route, query_params
+from chalicelib.api.http import SDK_CORS, json_body, json_response, json_route, query_params
 from chalicelib.api.pages import error_page, html_route, oauth_nonce_page, portal_placeholder_page, result_page
-from chalicelib.domain.errors import TetherError
+from chalicelib.domain.errors import BadRequest, TetherError
 from chalicelib.domain.providers import get_provider
-from chalicelib.services import allowed_origins
+from chalicelib.services import allowed_origins, workflow_runs
 from chalicelib.services import connect as connect_service
 from chalicelib.services import credentials as credential_service
 from chalicelib.services.connect import ConnectPorts
@@ -160,6 +160,27 @@ def get_credential(project_id: str, credential_id: str) -> Response:
         raise connect_service.failed_session_error(_ports(services), user, credential_id)
     credential = services.credentials.get(user.project_id, user.user_id, credential_id)
     return json_response(credential_service.credential_view(config, credential))
+
+
+@json_route(connect, "/projects/{project_id}/sdk/credentials/{credential_id}", ["PATCH"], cors=SDK_CORS)
+def update_credential_config(project_id: str, credential_id: str) -> Response:
+    """`updateWorkflowUserSettings`: `{config: {workflowSettings: {<id>: {enabled?, settings?}}}}`."""
+    services = get_services()
+    request = connect.current_request
+    config, user = sdk_user(request, project_id)
+    body = json_body(request, services.settings.max_body_bytes)
+    credential = services.credentials.get(user.project_id, user.user_id, credential_id)
+    change = body.get("config")
+    if not isinstance(change, dict) or set(change) - {"workflowSettings", "sharedSettings"}:
+        raise BadRequest("Send {'config': {'workflowSettings': {...}}}.", code="invalid_field")
+    if "workflowSettings" in change:
+        workflow_runs.update_workflow_settings(
+            services.run_ports, config.project.id, user.user_id, change["workflowSettings"]
+        )
+    settings = workflow_runs.workflow_settings(
+        services.run_ports, config.project.id, user.user_id, credential.integration_type
+    )
+    return json_response(credential_service.credential_view(config, credential, settings))
 
 
 @json_route(connect, "/projects/{project_id}/sdk/credentials/{credential_id}/check", ["POST"], cors=SDK_CORS)

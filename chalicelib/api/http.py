@@ -56,7 +56,9 @@ def error_response(error: TetherError) -> Response:
     """The `{"message", "code"}` body every Tether error uses. The `X-Tether-Error` header tells
     clients it is Tether's own answer, not a proxied provider response."""
     return json_response(
-        {"message": error.message, "code": error.code}, status=error.status, headers={ERROR_HEADER: error.code}
+        {**error.details(), "message": error.message, "code": error.code},
+        status=error.status,
+        headers={ERROR_HEADER: error.code},
     )
 
 

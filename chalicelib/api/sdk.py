@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalice.app import Blueprint, Response
 
 from chalicelib.api.auth import sdk_user
 from chalicelib.api.http import SDK_CORS, json_body, json_response, json_route
-from chalicelib.services import end_users
+from chalicelib.domain.providers import CATALOGUE
+from chalicelib.services import end_users, workflow_runs
 from chalicelib.services.integrations import sdk_integrations
 from chalicelib.wiring import get_services
 
@@ -20,7 +23,12 @@ def get_me(project_id: str) -> Response:
     config, verified = sdk_user(sdk.current_request, project_id)
     user = end_users.record_user(services.users, verified)
     credentials = services.credentials.list_for_user(config.project.id, user.user_id)
-    return json_response(end_users.me_view(config, user, credentials))
+    return json_response(end_users.me_view(config, user, credentials, _workflow_settings(project_id, user.user_id)))
+
+
+def _workflow_settings(project_id: str, user_id: str) -> dict[str, dict[str, Any]]:
+    ports = get_services().run_ports
+    return {kind: workflow_runs.workflow_settings(ports, project_id, user_id, kind) for kind in CATALOGUE}
 
 
 @json_route(sdk, "/projects/{project_id}/sdk/me", ["PATCH"], cors=SDK_CORS)
@@ -31,12 +39,13 @@ def patch_me(project_id: str) -> Response:
     body = json_body(sdk.current_request, services.settings.max_body_bytes)
     user = end_users.update_meta(services.users, verified, body)
     credentials = services.credentials.list_for_user(config.project.id, user.user_id)
-    return json_response(end_users.me_view(config, user, credentials))
+    return json_response(end_users.me_view(config, user, credentials, _workflow_settings(project_id, user.user_id)))
 
 
 @json_route(sdk, "/projects/{project_id}/sdk/integrations", ["GET"], cors=SDK_CORS)
 def list_integrations(project_id: str) -> Response:
     """The project's integrations, in the shape the SDK needs to install them."""
+    services = get_services()
     config, verified = sdk_user(sdk.current_request, project_id)
-    end_users.record_user(get_services().users, verified)
-    return json_response(sdk_integrations(config))
+    end_users.record_user(services.users, verified)
+    return json_response(sdk_integrations(config, services.workflows.list_workflows(config.project.id)))

@@ -15,6 +15,10 @@ class TetherError(Exception):
         if code is not None:
             self.code = code
 
+    def details(self) -> dict[str, object]:
+        """Fields the error body carries beside `message` and `code` (none by default)."""
+        return {}
+
 
 class BadRequest(TetherError):
     """The request is malformed or fails validation."""

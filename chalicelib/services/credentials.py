@@ -31,8 +31,11 @@ def default_credential(credentials: list[Credential]) -> Credential | None:
     return credentials[0] if credentials else None
 
 
-def credential_view(config: ProjectConfig, credential: Credential) -> dict[str, Any]:
-    """A credential in the SDK's shape. Tokens are never part of it."""
+def credential_view(
+    config: ProjectConfig, credential: Credential, workflow_settings: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A credential in the SDK's shape, with the user's `workflowSettings` when given. Tokens are
+    never part of it."""
     provider = get_provider(credential.integration_type)
     integration_id = effective_settings(config, provider).id
     return {
@@ -52,7 +55,7 @@ def credential_view(config: ProjectConfig, credential: Credential) -> dict[str, 
                 "id": configuration_id(credential.id),
                 "connectCredentialId": credential.id,
                 "isDefault": True,
-                "workflowSettings": {},
+                "workflowSettings": workflow_settings or {},
                 "sharedSettings": {},
                 "configMeta": {},
                 "dateCreated": credential.created_at,
@@ -61,16 +64,22 @@ def credential_view(config: ProjectConfig, credential: Credential) -> dict[str, 
     }
 
 
-def integration_state(config: ProjectConfig, provider: Provider, credentials: list[Credential]) -> dict[str, Any]:
+def integration_state(
+    config: ProjectConfig,
+    provider: Provider,
+    credentials: list[Credential],
+    workflow_settings: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """One entry of `/sdk/me`'s `integrations` map."""
     settings = effective_settings(config, provider)
     mine = [c for c in credentials if c.integration_type == provider.type]
-    views = [credential_view(config, c) for c in mine]
+    views = [credential_view(config, c, workflow_settings) for c in mine]
     state: dict[str, Any] = {
         "enabled": False,
         "allCredentials": views,
         "allConfigurations": [conf for view in views for conf in view["configurations"]],
         "usesDevelopmentKeys": settings.uses_dev_keys,
+        "workflowSettings": workflow_settings or {},
     }
     default = default_credential(mine)
     if default is not None:
@@ -86,9 +95,16 @@ def integration_state(config: ProjectConfig, provider: Provider, credentials: li
     return state
 
 
-def integrations_state(config: ProjectConfig, credentials: list[Credential]) -> dict[str, Any]:
-    """The `integrations` map of `/sdk/me`: every catalogue integration, connected or not."""
-    return {provider.type: integration_state(config, provider, credentials) for provider in CATALOGUE.values()}
+def integrations_state(
+    config: ProjectConfig, credentials: list[Credential], workflow_settings: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The `integrations` map of `/sdk/me`: every catalogue integration, connected or not, with
+    the user's `workflowSettings` per integration type when given."""
+    settings = workflow_settings or {}
+    return {
+        provider.type: integration_state(config, provider, credentials, settings.get(provider.type))
+        for provider in CATALOGUE.values()
+    }
 
 
 def delete_credential(

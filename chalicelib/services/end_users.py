@@ -40,11 +40,17 @@ def record_user(users: UserRepository, verified: VerifiedUser) -> EndUser:
     return users.get_or_create(verified.project_id, verified.user_id, utc_now_iso())
 
 
-def me_view(config: ProjectConfig, user: EndUser, credentials: list[Credential]) -> dict[str, Any]:
-    """The `GET /sdk/me` body, in the shape the Paragon SDK expects."""
+def me_view(
+    config: ProjectConfig,
+    user: EndUser,
+    credentials: list[Credential],
+    workflow_settings: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The `GET /sdk/me` body, in the shape the Paragon SDK expects (`workflow_settings`: the
+    user's `{<workflowId>: {enabled, settings}}` per integration type)."""
     return {
         "id": user.user_id,
-        "integrations": integrations_state(config, credentials),
+        "integrations": integrations_state(config, credentials, workflow_settings),
         "meta": user.meta,
         "resources": [],
         "project": {

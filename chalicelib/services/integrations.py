@@ -6,6 +6,7 @@ import logging
 import re
 import secrets as secrets_module
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ from chalicelib.domain.errors import BadRequest, TetherError, UpstreamError
 from chalicelib.domain.models import IntegrationSettings, ProjectConfig
 from chalicelib.domain.providers import CATALOGUE, Provider, get_provider
 from chalicelib.domain.validation import check_fields
+from chalicelib.domain.workflows.records import DeployedWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -190,11 +192,13 @@ def settings_view(settings: IntegrationSettings) -> dict[str, Any]:
     }
 
 
-def sdk_integrations(config: ProjectConfig) -> list[dict[str, Any]]:
-    """The `GET /sdk/integrations` list, in the shape the Paragon SDK expects."""
+def sdk_integrations(config: ProjectConfig, workflows: Sequence[DeployedWorkflow] = ()) -> list[dict[str, Any]]:
+    """The `GET /sdk/integrations` list, in the shape the Paragon SDK expects, with the project's
+    workflows listed under the integration they act on."""
     listing = []
     for provider in CATALOGUE.values():
         settings = effective_settings(config, provider)
+        mine = [w for w in workflows if w.integration == provider.type]
         listing.append(
             {
                 "id": settings.id,
@@ -205,8 +209,18 @@ def sdk_integrations(config: ProjectConfig) -> list[dict[str, Any]]:
                 "needPreOauthInputs": False,
                 "authenticationType": "oauth",
                 "usesDevelopmentKeys": settings.uses_dev_keys,
-                "configs": [{"values": {"workflowMeta": {}, "sharedMeta": {"inputs": []}}}],
-                "workflows": [],
+                "configs": [
+                    {
+                        "values": {
+                            "workflowMeta": {w.id: {"id": w.id, "inputs": []} for w in mine},
+                            "sharedMeta": {"inputs": []},
+                        }
+                    }
+                ],
+                "workflows": [
+                    {"id": w.id, "description": w.definition.get("name", w.id), "integrationId": settings.id}
+                    for w in mine
+                ],
                 "sdkIntegrationConfig": {
                     "accountTypes": [],
                     "authConfigInputs": [],

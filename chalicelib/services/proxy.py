@@ -92,12 +92,14 @@ def proxy_request(
     call: ProxyCall,
     started_at: float,
     clock: Clock | None = None,
+    policy: RetryPolicy | None = None,
 ) -> UpstreamResponse:
     """Add the user's token, call the provider's API origin, and return its answer.
 
     Raises 400 for a path that could leave the API, 403 when the integration is switched off,
     404 for someone else's credential id, 422 when the user must connect (or reconnect),
-    429/502/504 for upstream trouble.
+    429/502/504 for upstream trouble. `policy` replaces the default retries (workflow steps try
+    once: Step Functions retries them).
     """
     provider = get_provider(call.integration_type)
     if not effective_settings(config, provider).active:
@@ -129,7 +131,7 @@ def proxy_request(
         outbound,
         deadline=started_at + settings.proxy_deadline_seconds,
         max_response_bytes=settings.max_proxy_response_bytes,
-        policy=RetryPolicy(),
+        policy=policy or RetryPolicy(),
         clock=clock,
     )
     if _rejects_token(provider, response):

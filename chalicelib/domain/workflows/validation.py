@@ -114,6 +114,10 @@ class InvalidWorkflow(BadRequest):
         super().__init__(f"The workflow definition has {count} problem{'s' if count != 1 else ''}.")
         self.problems = problems
 
+    def details(self) -> dict[str, object]:
+        """Every problem, each `{"path", "message"}`."""
+        return {"problems": [problem.to_dict() for problem in self.problems]}
+
 
 def validate_workflow(raw: Any, *, integrations: Iterable[str]) -> list[Problem]:
     """Every problem of a definition (JSON already parsed); [] when it is valid.

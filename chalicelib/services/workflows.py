@@ -1,0 +1,148 @@
+"""Use cases of the workflow admin API: deploy a definition as a new version, read, list, delete."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.adapters.state_machines import StateMachines, state_machine_name
+from chalicelib.adapters.workflow_repository import WorkflowRepository
+from chalicelib.config import Settings
+from chalicelib.domain.errors import BadRequest, NotFound
+from chalicelib.domain.providers import CATALOGUE
+from chalicelib.domain.workflows.compiler import RetryPolicy, StateMachine, compile_workflow
+from chalicelib.domain.workflows.model import WorkflowDefinition
+from chalicelib.domain.workflows.records import DeployedWorkflow
+from chalicelib.domain.workflows.validation import InvalidWorkflow, Problem, parse_workflow
+
+log = logging.getLogger("tether.workflows")
+
+WORKFLOW_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# Triggers this version of the engine can start; the others are accepted by the validator so that
+# definitions written for them fail with one clear problem rather than a list of unknown fields.
+SUPPORTED_TRIGGERS = ("app_event", "request", "integration_enabled")
+
+
+@dataclass(frozen=True)
+class WorkflowPorts:
+    """What the workflow admin use cases need."""
+
+    settings: Settings
+    workflows: WorkflowRepository
+    state_machines: StateMachines
+
+
+def check_workflow_id(workflow_id: str) -> str:
+    """A workflow id: 1-64 letters, digits, `_`, `-` or `.`, starting with a letter or digit."""
+    if not WORKFLOW_ID.fullmatch(workflow_id):
+        raise BadRequest(
+            "A workflow id is 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit.",
+            code="invalid_workflow_id",
+        )
+    return workflow_id
+
+
+def parse_definition(raw: Any) -> WorkflowDefinition:
+    """Validate a definition as the engine runs it; every problem is listed in one 400."""
+    definition = parse_workflow(raw, integrations=CATALOGUE.keys())
+    if definition.trigger.type not in SUPPORTED_TRIGGERS:
+        raise InvalidWorkflow(
+            [
+                Problem(
+                    "$.trigger.type",
+                    f"'{definition.trigger.type}' triggers are not available in this version of Tether; "
+                    f"use one of: {', '.join(SUPPORTED_TRIGGERS)}.",
+                )
+            ]
+        )
+    return definition
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """The deployment's default retry policy for transient step failures."""
+    return RetryPolicy(interval_seconds=settings.workflow_retry_interval_seconds)
+
+
+def compile_version(settings: Settings, project_id: str, workflow_id: str, version: int, raw: Any) -> StateMachine:
+    """The state machine a definition compiles to for one version (what `show --asl` prints)."""
+    definition = parse_definition(raw)
+    return compile_workflow(
+        definition,
+        runner_arn=settings.step_runner_arn,
+        project_id=project_id,
+        workflow_id=workflow_id,
+        version=version,
+        retry=retry_policy(settings),
+    )
+
+
+def deploy_workflow(ports: WorkflowPorts, project_id: str, workflow_id: str, raw: Any, now: str) -> DeployedWorkflow:
+    """Validate, compile and deploy a definition as the workflow's next version.
+
+    An invalid definition changes nothing (400 `invalid_workflow`). Runs already started keep
+    running on the version they started with."""
+    check_workflow_id(workflow_id)
+    definition = parse_definition(raw)
+    current = ports.workflows.get(project_id, workflow_id)
+    version = current.version + 1 if current else ports.workflows.latest_version_number(project_id, workflow_id) + 1
+    machine = compile_workflow(
+        definition,
+        runner_arn=ports.settings.step_runner_arn,
+        project_id=project_id,
+        workflow_id=workflow_id,
+        version=version,
+        retry=retry_policy(ports.settings),
+    )
+    arn = ports.state_machines.create(
+        state_machine_name(ports.settings.stage, project_id, workflow_id, version),
+        machine.to_json(),
+        machine.type,
+        {"tether:project": project_id, "tether:workflow": workflow_id, "tether:version": str(version)},
+    )
+    deployed = DeployedWorkflow(
+        project_id=project_id,
+        id=workflow_id,
+        version=version,
+        definition=definition.to_dict(),
+        state_machine_arn=arn,
+        created_at=current.created_at if current else now,
+        updated_at=now,
+    )
+    try:
+        ports.workflows.save_version(deployed, current.version if current else None)
+    except Exception:
+        ports.state_machines.delete(arn)  # nothing points at it: do not leave it behind
+        raise
+    return deployed
+
+
+def get_workflow(workflows: WorkflowRepository, project_id: str, workflow_id: str) -> DeployedWorkflow:
+    """The workflow's current version, or 404."""
+    check_workflow_id(workflow_id)
+    workflow = workflows.get(project_id, workflow_id)
+    if workflow is None:
+        raise NotFound("No workflow with this id in this project.", code="workflow_not_found")
+    return workflow
+
+
+def delete_workflow(ports: WorkflowPorts, project_id: str, workflow_id: str) -> None:
+    """Remove the workflow: no new runs start. Its state machines are deleted too, which stops
+    runs still in flight (their records then show the execution's end when read)."""
+    workflow = get_workflow(ports.workflows, project_id, workflow_id)
+    if not ports.workflows.delete(project_id, workflow_id, workflow.version):
+        raise NotFound("No workflow with this id in this project.", code="workflow_not_found")
+    for version in ports.workflows.versions(project_id, workflow_id):
+        ports.state_machines.delete(version.state_machine_arn)
+
+
+def workflow_view(workflow: DeployedWorkflow) -> dict[str, Any]:
+    """The admin API's view of a workflow: id, version, the definition and timestamps."""
+    return {
+        "id": workflow.id,
+        "version": workflow.version,
+        **workflow.definition,
+        "createdAt": workflow.created_at,
+        "updatedAt": workflow.updated_at,
+    }

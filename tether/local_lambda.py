@@ -1,0 +1,116 @@
+"""The local stack's Lambda and Step Functions gaps, filled in-process (never used in AWS).
+
+moto runs the workflows' state machines (its ASL interpreter, `execute_state_machine`), but it
+cannot run a Lambda function without Docker and has no `StartSyncExecution`. Two botocore hooks,
+registered for every boto3 session created while they are installed, fill the gaps:
+
+- `before-send.lambda.Invoke` answers the invocation by calling the step runner in this process,
+  reporting an exception the way Lambda does (`X-Amz-Function-Error: Unhandled` and
+  `{"errorType", "errorMessage"}`), so the state machine's `Retry` and `Catch` see the same error
+  names as in AWS;
+- `before-call.sfn.StartSyncExecution` starts the execution and waits for it to end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote
+
+log = logging.getLogger("tether.local")
+
+Handler = Callable[[dict[str, Any], Any], Any]
+POLL_SECONDS = 0.02
+
+
+class _Body:
+    """The raw body botocore reads a response from."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Any:
+        yield self._data
+
+    def read(self, *_: Any, **__: Any) -> bytes:
+        return self._data
+
+
+def install(functions: dict[str, Handler], sync_timeout: float) -> Callable[[], None]:
+    """Serve Lambda invocations of `functions` (by name suffix, e.g. `step_runner`) in-process and
+    emulate StartSyncExecution. Returns the function that uninstalls both hooks."""
+    import botocore.handlers
+
+    def on_invoke(request: Any, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        name = unquote(request.url.split("/functions/")[1].split("/invocations")[0])
+        handler = next((h for suffix, h in functions.items() if name.endswith(suffix)), None)
+        if handler is None:
+            return None  # not ours: let moto answer
+        body = request.body if isinstance(request.body, bytes) else (request.body or "{}").encode()
+        headers: dict[str, str] = {}
+        try:
+            reply = json.dumps(handler(json.loads(body or b"{}"), None)).encode()
+        except Exception as error:  # noqa: BLE001 - Lambda reports any exception as a function error
+            reply = json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}).encode()
+            headers = {"X-Amz-Function-Error": "Unhandled"}
+        return AWSResponse(request.url, 200, headers, _Body(reply))
+
+    def on_sync(params: Any, **_: Any) -> Any:
+        return _run_sync(json.loads(params["body"]), sync_timeout)
+
+    import boto3
+
+    handlers = [("before-send.lambda.Invoke", on_invoke), ("before-call.sfn.StartSyncExecution", on_sync)]
+    for handler in reversed(handlers):
+        botocore.handlers.BUILTIN_HANDLERS.insert(0, handler)
+    # Sessions copy the built-in handlers when created: the next default session (which moto's
+    # interpreter builds its Lambda client from) must be a new one.
+    boto3.DEFAULT_SESSION = None
+
+    def uninstall() -> None:
+        for handler in handlers:
+            if handler in botocore.handlers.BUILTIN_HANDLERS:
+                botocore.handlers.BUILTIN_HANDLERS.remove(handler)
+        boto3.DEFAULT_SESSION = None
+
+    return uninstall
+
+
+def _run_sync(request: dict[str, Any], timeout: float) -> tuple[Any, dict[str, Any]]:
+    import boto3
+    from botocore.awsrequest import AWSResponse
+    from botocore.exceptions import ReadTimeoutError
+
+    client = boto3.session.Session().client("stepfunctions")
+    started = client.start_execution(
+        stateMachineArn=request["stateMachineArn"], name=request.get("name") or "", input=request.get("input", "{}")
+    )
+    arn = started["executionArn"]
+    deadline = time.monotonic() + timeout
+    wait = threading.Event()
+    while True:
+        described = client.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            break
+        if time.monotonic() > deadline:
+            raise ReadTimeoutError(endpoint_url="local StartSyncExecution")
+        wait.wait(POLL_SECONDS)
+    parsed: dict[str, Any] = {
+        "executionArn": arn,
+        "stateMachineArn": request["stateMachineArn"],
+        "name": described.get("name"),
+        "startDate": described.get("startDate"),
+        "stopDate": described.get("stopDate"),
+        "status": described["status"],
+        "input": request.get("input", "{}"),
+    }
+    for key in ("output", "error", "cause"):
+        if described.get(key) is not None:
+            parsed[key] = described[key]
+    return AWSResponse("local://start-sync-execution", 200, {}, _Body(b"{}")), parsed
