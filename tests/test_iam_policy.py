@@ -36,7 +36,7 @@ def _applies(statement: dict[str, Any], action: str, resource: str, context: dic
     if not any(_matches(p, resource) for p in _listed(statement["Resource"])):
         return False
     for operator, tests in statement.get("Condition", {}).items():
-        assert operator == "Bool", f"this checker understands Bool conditions only, not {operator}"
+        assert operator in ("Bool", "StringEquals"), f"this checker understands Bool and StringEquals, not {operator}"
         for key, expected in tests.items():
             if context.get(key) not in _listed(expected):
                 return False

@@ -55,7 +55,9 @@ def engine(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def deploy(api: Api, project: ProjectHandle, workflow_id: str, definition: dict[str, Any]) -> dict[str, Any]:
-    response = api.call("PUT", f"/projects/{project.id}/workflows/{workflow_id}", body=definition, headers=project.admin)
+    response = api.call(
+        "PUT", f"/projects/{project.id}/workflows/{workflow_id}", body=definition, headers=project.admin
+    )
     assert response.status == 200, response.json
     body: dict[str, Any] = response.json
     return body
@@ -116,7 +118,8 @@ def test_an_app_event_runs_the_pinned_two_step_workflow(
     assert created["title"] == "Hello from Tether"
     # The post exists in the sandbox.
     stored = sandbox.state.content.post(site_id, created["ID"])
-    assert stored is not None and stored.title == "Hello from Tether"
+    assert stored is not None
+    assert stored.title == "Hello from Tether"
     assert run["executionArn"].startswith("arn:aws:states:")
 
 
@@ -164,7 +167,8 @@ def test_a_disabled_workflow_does_not_run_and_another_users_event_never_runs_for
     alice, bob = project.token("alice"), project.token("bob")
     assert event(api, project, alice, "article.published", {"title": "x"}) == []
     enabled = api.call("POST", f"/projects/{project.id}/sdk/workflows/post-articles", token=alice)
-    assert enabled.status == 200 and enabled.json["enabled"] is True
+    assert enabled.status == 200
+    assert enabled.json["enabled"] is True
     [run_id] = event(api, project, alice, "article.published", {"title": "a", "body": "b"})
     assert wait_for_run(api, project, run_id)["userId"] == "alice"
     # Bob never enabled it: his event starts nothing, and nothing runs for Alice either.
@@ -172,7 +176,8 @@ def test_a_disabled_workflow_does_not_run_and_another_users_event_never_runs_for
     runs = api.call("GET", f"/projects/{project.id}/runs", headers=project.admin).json["runs"]
     assert [r["userId"] for r in runs] == ["alice"]
     disabled = api.call("DELETE", f"/projects/{project.id}/sdk/workflows/post-articles", token=alice)
-    assert disabled.status == 200 and disabled.json["enabled"] is False
+    assert disabled.status == 200
+    assert disabled.json["enabled"] is False
     assert event(api, project, alice, "article.published", {"title": "c"}) == []
 
 
@@ -180,7 +185,8 @@ def test_an_unconnected_user_gets_no_run(engine: None, api: Api, project: Projec
     deploy(api, project, "post-articles", ARTICLE_WORKFLOW)
     assert event(api, project, project.token("carol"), "article.published", {}) == []
     refused = api.call("POST", f"/projects/{project.id}/sdk/workflows/post-articles", token=project.token("carol"))
-    assert refused.status == 422 and refused.json["code"] == "integration_not_connected"
+    assert refused.status == 422
+    assert refused.json["code"] == "integration_not_connected"
 
 
 def test_an_idempotency_key_starts_each_workflow_once(
@@ -191,7 +197,8 @@ def test_an_idempotency_key_starts_each_workflow_once(
     token = project.token("alice")
     first = event(api, project, token, "article.published", {"title": "once"}, **{"Idempotency-Key": "k-1"})
     again = event(api, project, token, "article.published", {"title": "once"}, **{"Idempotency-Key": "k-1"})
-    assert first == again and len(first) == 1
+    assert first == again
+    assert len(first) == 1
     other = event(api, project, token, "article.published", {"title": "twice"}, **{"Idempotency-Key": "k-2"})
     assert other != first
     for run_id in first + other:
@@ -229,7 +236,8 @@ def test_a_request_workflow_answers_its_response_step(
     )
     assert response.status == 201, response.json
     assert response.json["echo"] == "hi"
-    assert isinstance(response.json["count"], int) and response.json["count"] >= 1
+    assert isinstance(response.json["count"], int)
+    assert response.json["count"] >= 1
     run_id = {k.lower(): v for k, v in response.headers.items()}["x-tether-run-id"]
     run = wait_for_run(api, project, run_id)
     assert run["status"] == "SUCCEEDED"
@@ -267,7 +275,8 @@ def test_five_problems_in_one_400_and_the_previous_version_still_runs(
         "$.steps[4].type",
     ], problems
     current = api.call("GET", f"/projects/{project.id}/workflows/post-articles", headers=project.admin).json
-    assert current["version"] == 1 and current["name"] == "Post new articles"
+    assert current["version"] == 1
+    assert current["name"] == "Post new articles"
     [run_id] = event(api, project, project.token("alice"), "article.published", {"title": "t", "body": "b"})
     assert wait_for_run(api, project, run_id)["status"] == "SUCCEEDED"
 
@@ -282,9 +291,11 @@ def test_replay_starts_a_new_run_with_the_same_trigger_input(
     deploy(api, project, "post-articles", ARTICLE_WORKFLOW)  # version 2
     replayed = api.call("POST", f"/projects/{project.id}/runs/{run_id}/replay", headers=project.admin)
     assert replayed.status == 201
-    assert replayed.json["replayOf"] == run_id and replayed.json["runId"] != run_id
+    assert replayed.json["replayOf"] == run_id
+    assert replayed.json["runId"] != run_id
     new = wait_for_run(api, project, replayed.json["runId"])
     assert new["replayOf"] == run_id
     assert new["trigger"] == original["trigger"]
-    assert new["version"] == 2 and original["version"] == 1
+    assert new["version"] == 2
+    assert original["version"] == 1
     assert new["status"] == "SUCCEEDED"

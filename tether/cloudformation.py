@@ -50,7 +50,7 @@ def merge_template(table_name: str) -> dict[str, Any]:
             "SSESpecification": {"SSEEnabled": True},
         },
     }
-    resources: dict[str, Any] = {"TetherTable": table}
+    resources: dict[str, Any] = {"TetherTable": table, **workflow_resources(table_name)}
     for response_type, (status, message, code) in GATEWAY_RESPONSES.items():
         properties: dict[str, Any] = {
             "RestApiId": {"Ref": "RestAPI"},
@@ -68,6 +68,53 @@ def merge_template(table_name: str) -> dict[str, Any]:
     return {"Resources": resources}
 
 
+def workflow_resources(table_name: str) -> dict[str, Any]:
+    """The role workflow state machines run as (it may invoke the step runner, nothing else), and
+    the environment telling the functions the runner's and the role's ARNs."""
+    role_name = f"{state_machine_prefix(table_name)}workflows"
+    runner_arn = {"Fn::GetAtt": ["StepRunner", "Arn"]}
+    role_arn = {"Fn::GetAtt": ["TetherWorkflowRole", "Arn"]}
+    environment = {
+        "Environment": {"Variables": {"TETHER_STEP_RUNNER_ARN": runner_arn, "TETHER_WORKFLOW_ROLE_ARN": role_arn}}
+    }
+    return {
+        "TetherWorkflowRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": role_name,
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "states.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "Policies": [
+                    {
+                        "PolicyName": "invoke-step-runner",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": runner_arn}
+                            ],
+                        },
+                    }
+                ],
+            },
+        },
+        "APIHandler": {"Properties": environment},
+    }
+
+
+def state_machine_prefix(table_name: str) -> str:
+    """Workflow state machines are named `tether-<stage>-...` (see `state_machine_name`); with
+    the default table name `tether-<stage>` that is the table name and a dash."""
+    return f"{table_name}-"
+
+
 def runtime_policy(table_name: str, secret_prefix: str) -> dict[str, Any]:
     """The Lambda role's IAM policy (what `.chalice/policy-<stage>.json` holds).
 
@@ -81,6 +128,7 @@ def runtime_policy(table_name: str, secret_prefix: str) -> dict[str, Any]:
         return f"arn:*:secretsmanager:*:*:secret:{secret_prefix}/{name}"
 
     operator_secrets = [secret_arn("data-keys*"), secret_arn("dev-keys*")]
+    machines = state_machine_prefix(table_name)
     project_secrets = secret_arn("projects/*")
     return {
         "Version": "2012-10-17",
@@ -117,6 +165,31 @@ def runtime_policy(table_name: str, secret_prefix: str) -> dict[str, Any]:
                 "Effect": "Deny",
                 "NotAction": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
                 "Resource": operator_secrets,
+            },
+            {
+                "Sid": "WorkflowStateMachines",
+                "Effect": "Allow",
+                "Action": [
+                    "states:CreateStateMachine",
+                    "states:DeleteStateMachine",
+                    "states:TagResource",
+                    "states:StartExecution",
+                    "states:StartSyncExecution",
+                ],
+                "Resource": f"arn:*:states:*:*:stateMachine:{machines}*",
+            },
+            {
+                "Sid": "WorkflowExecutions",
+                "Effect": "Allow",
+                "Action": ["states:DescribeExecution"],
+                "Resource": [f"arn:*:states:*:*:execution:{machines}*:*", f"arn:*:states:*:*:express:{machines}*:*:*"],
+            },
+            {
+                "Sid": "PassWorkflowRole",
+                "Effect": "Allow",
+                "Action": ["iam:PassRole"],
+                "Resource": f"arn:*:iam::*:role/{machines}workflows*",
+                "Condition": {"StringEquals": {"iam:PassedToService": "states.amazonaws.com"}},
             },
             {
                 "Sid": "DeleteOnlyWithRecoveryWindow",
