@@ -59,14 +59,22 @@ def install(functions: dict[str, Handler], sync_timeout: float) -> Callable[[], 
         except Exception as error:  # noqa: BLE001 - Lambda reports any exception as a function error
             reply = json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}).encode()
             headers = {"X-Amz-Function-Error": "Unhandled"}
-        return AWSResponse(request.url, 200, headers, _Body(reply))
+        from botocore.awsrequest import HTTPHeaders
+
+        wire = HTTPHeaders()
+        for name, value in headers.items():
+            wire[name] = value
+        return AWSResponse(request.url, 200, wire, _Body(reply))
 
     def on_sync(params: Any, **_: Any) -> Any:
         return _run_sync(json.loads(params["body"]), sync_timeout)
 
     import boto3
 
-    handlers = [("before-send.lambda.Invoke", on_invoke), ("before-call.sfn.StartSyncExecution", on_sync)]
+    handlers: list[tuple[str, Callable[..., Any]]] = [
+        ("before-send.lambda.Invoke", on_invoke),
+        ("before-call.sfn.StartSyncExecution", on_sync),
+    ]
     for handler in reversed(handlers):
         botocore.handlers.BUILTIN_HANDLERS.insert(0, handler)
     # Sessions copy the built-in handlers when created: the next default session (which moto's
@@ -84,7 +92,7 @@ def install(functions: dict[str, Handler], sync_timeout: float) -> Callable[[], 
 
 def _run_sync(request: dict[str, Any], timeout: float) -> tuple[Any, dict[str, Any]]:
     import boto3
-    from botocore.awsrequest import AWSResponse
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
     from botocore.exceptions import ReadTimeoutError
 
     client = boto3.session.Session().client("stepfunctions")
@@ -113,4 +121,4 @@ def _run_sync(request: dict[str, Any], timeout: float) -> tuple[Any, dict[str, A
     for key in ("output", "error", "cause"):
         if described.get(key) is not None:
             parsed[key] = described[key]
-    return AWSResponse("local://start-sync-execution", 200, {}, _Body(b"{}")), parsed
+    return AWSResponse("local://start-sync-execution", 200, HTTPHeaders(), _Body(b"{}")), parsed
