@@ -299,3 +299,29 @@ def test_replay_starts_a_new_run_with_the_same_trigger_input(
     assert new["version"] == 2
     assert original["version"] == 1
     assert new["status"] == "SUCCEEDED"
+
+
+def test_an_integration_enabled_workflow_runs_once_when_the_user_connects(
+    engine: None, api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    deploy(
+        api,
+        project,
+        "welcome",
+        {
+            "name": "Welcome",
+            "integration": "wordpress",
+            "defaultEnabled": True,
+            "trigger": {"type": "integration_enabled"},
+            "steps": [{"id": "me", "type": "request", "method": "GET", "path": "v1.1/me"}],
+        },
+    )
+    credential_id = connect(api, project, sandbox, "alice")
+    [run] = api.call("GET", f"/projects/{project.id}/runs?workflowId=welcome", headers=project.admin).json["runs"]
+    finished = wait_for_run(api, project, run["id"])
+    assert finished["status"] == "SUCCEEDED"
+    assert finished["trigger"] == {"type": "integration_enabled", "credentialId": credential_id}
+    assert finished["steps"][0]["output"]["username"]
+    # Connecting the same account again is not a first connect: no second run.
+    connect(api, project, sandbox, "alice")
+    assert len(api.call("GET", f"/projects/{project.id}/runs", headers=project.admin).json["runs"]) == 1

@@ -33,6 +33,9 @@ def _ports(services: Services) -> ConnectPorts:
         dev_keys=services.dev_key_usage,
         users=services.users,
         clock=services.clock,
+        on_connected=lambda credential: workflow_runs.start_on_connect(
+            services.run_ports, credential.project_id, credential.user_id, credential.integration_type, credential.id
+        ),
     )
 
 

@@ -79,6 +79,8 @@ class ConnectPorts:
     users: UserRepository
     clock: Callable[[], float] = field(default=time.time)
     """The wall clock (Unix seconds) sessions and states expire on."""
+    on_connected: Callable[[Credential], None] = field(default=lambda credential: None)
+    """Called once a callback has stored a credential (starts `integration_enabled` workflows)."""
 
 
 def browser_binding(project_id: str, user_id: str) -> str:
@@ -299,6 +301,7 @@ def complete_oauth(
     except TetherError as error:
         return fail(error)
     ports.sessions.complete(state.project_id, state.user_id, state.session_id, credential.id)
+    ports.on_connected(credential)
     return CallbackOutcome(
         status=200,
         ok=True,
