@@ -40,6 +40,8 @@ class Settings:
     workflow_retry_interval_seconds: int = 2
     # Only the local stack may let http steps call loopback addresses.
     allow_loopback_http_steps: bool = False
+    # A CA bundle for http steps instead of certifi's (a local test server's own certificate).
+    http_steps_ca_bundle: str | None = None
 
     @property
     def data_keys_secret_id(self) -> str:
@@ -109,6 +111,7 @@ def get_settings() -> Settings:
         workflow_sync_timeout_seconds=min(_float("TETHER_WORKFLOW_SYNC_TIMEOUT_SECONDS", 25.0), 28.0),
         workflow_retry_interval_seconds=max(1, _int("TETHER_WORKFLOW_RETRY_INTERVAL_SECONDS", 2)),
         allow_loopback_http_steps=os.environ.get("TETHER_HTTP_STEPS_ALLOW_LOOPBACK") == "1",
+        http_steps_ca_bundle=os.environ.get("TETHER_HTTP_STEPS_CA_BUNDLE") or None,
     )
 
 

@@ -115,7 +115,6 @@ class Services:
             self.project_configs,
             self.upstream_clock,
             self.clock,
-            allow_loopback_http=self.settings.allow_loopback_http_steps,
         )
 
     @cached_property

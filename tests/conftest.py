@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 from moto import mock_aws
+from moto.core.config import default_user_config
 
 from tether.tokens import generate_rsa_private_key_pem, public_key_pem, sign_user_token
 
@@ -300,3 +301,26 @@ def sandbox(aws_env: None, monkeypatch: pytest.MonkeyPatch, secret_watch: Secret
             if issued.code:
                 secret_watch.add(issued.code)
         server.stop()
+
+
+@pytest.fixture
+def engine(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto runs the state machines; the step runner's Lambda is served in this process."""
+    from app import step_runner
+    from chalicelib.config import get_settings
+    from chalicelib.wiring import get_services, reset_services
+    from tether import local_lambda
+
+    monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": True})
+    monkeypatch.setenv("TETHER_WORKFLOW_RETRY_INTERVAL_SECONDS", "1")
+    monkeypatch.setenv("TETHER_WORKFLOW_SYNC_TIMEOUT_SECONDS", "20")
+    uninstall = local_lambda.install(
+        {"step_runner": step_runner}, sync_timeout=lambda: get_settings().workflow_sync_timeout_seconds
+    )
+    reset_services()
+    get_services()
+    try:
+        yield
+    finally:
+        uninstall()
+        reset_services()

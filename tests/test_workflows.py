@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
-from moto.core.config import default_user_config
 
 from tests.conftest import Api, ProjectHandle
 from tests.connect_flow import connect
@@ -32,26 +28,6 @@ ARTICLE_WORKFLOW: dict[str, Any] = {
         },
     ],
 }
-
-
-@pytest.fixture
-def engine(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto runs the state machines; the step runner's Lambda is served in this process."""
-    from app import step_runner
-    from chalicelib.wiring import get_services, reset_services
-    from tether import local_lambda
-
-    monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": True})
-    monkeypatch.setenv("TETHER_WORKFLOW_RETRY_INTERVAL_SECONDS", "1")
-    monkeypatch.setenv("TETHER_WORKFLOW_SYNC_TIMEOUT_SECONDS", "20")
-    uninstall = local_lambda.install({"step_runner": step_runner}, sync_timeout=20)
-    reset_services()
-    get_services()
-    try:
-        yield
-    finally:
-        uninstall()
-        reset_services()
 
 
 def deploy(api: Api, project: ProjectHandle, workflow_id: str, definition: dict[str, Any]) -> dict[str, Any]:

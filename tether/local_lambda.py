@@ -40,9 +40,12 @@ class _Body:
         return self._data
 
 
-def install(functions: dict[str, Handler], sync_timeout: float) -> Callable[[], None]:
+def install(functions: dict[str, Handler], sync_timeout: float | Callable[[], float]) -> Callable[[], None]:
     """Serve Lambda invocations of `functions` (by name suffix, e.g. `step_runner`) in-process and
-    emulate StartSyncExecution. Returns the function that uninstalls both hooks."""
+    emulate StartSyncExecution, which gives up after `sync_timeout` seconds (a number, or a
+    function read at each call) as the production client's read timeout does. Returns the
+    function that uninstalls both hooks."""
+    timeout = sync_timeout if callable(sync_timeout) else (lambda: float(sync_timeout))
     import botocore.handlers
 
     def on_invoke(request: Any, **_: Any) -> Any:
@@ -67,7 +70,7 @@ def install(functions: dict[str, Handler], sync_timeout: float) -> Callable[[], 
         return AWSResponse(request.url, 200, wire, _Body(reply))
 
     def on_sync(params: Any, **_: Any) -> Any:
-        return _run_sync(json.loads(params["body"]), sync_timeout)
+        return _run_sync(json.loads(params["body"]), timeout())
 
     import boto3
 

@@ -81,6 +81,7 @@ def call(
     timeout: float,
     max_bytes: int,
     allow_loopback: bool = False,
+    ca_bundle: str | None = None,
 ) -> HttpAnswer:
     """Send one request to a public https URL (no retry, no redirect)."""
     import urllib3
@@ -97,7 +98,7 @@ def call(
         server_hostname=host,
         assert_hostname=host,
         cert_reqs="CERT_REQUIRED",
-        ca_certs=_ca_bundle(),
+        ca_certs=ca_bundle or _ca_bundle(),
         timeout=urllib3.Timeout(connect=min(3.05, timeout), read=timeout),
         retries=False,
         maxsize=1,

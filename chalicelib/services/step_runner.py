@@ -80,7 +80,6 @@ class RunnerPorts:
     project_configs: ProjectConfigCache
     upstream_clock: Clock
     clock: Callable[[], float] = time.time
-    allow_loopback_http: bool = False
 
 
 def handle(ports: RunnerPorts, event: dict[str, Any]) -> dict[str, Any]:
@@ -276,7 +275,8 @@ def _http(ports: RunnerPorts, step: HttpStep, resolved: dict[str, Any]) -> tuple
             raw_body,
             timeout=HTTP_STEP_TIMEOUT_SECONDS,
             max_bytes=ports.settings.max_proxy_response_bytes,
-            allow_loopback=ports.allow_loopback_http,
+            allow_loopback=ports.settings.allow_loopback_http_steps,
+            ca_bundle=ports.settings.http_steps_ca_bundle,
         )
     except TetherError as error:
         if error.code in TRANSIENT_CODES:

@@ -113,8 +113,8 @@ def start_run(
         started_at=utc_now_iso(),
         replay_of=replay_of,
     )
-    ports.runs.create(record, _expires_at(ports))
     execution_input = _execution_input(ports, workflow, user_id, trigger, run_id)
+    ports.runs.create(record, _expires_at(ports))
     try:
         arn = ports.state_machines.start(workflow.state_machine_arn, run_id, execution_input)
     except TetherError as error:
@@ -175,8 +175,8 @@ def run_request_workflow(
         trigger=trigger,
         started_at=utc_now_iso(),
     )
-    ports.runs.create(record, _expires_at(ports))
     execution_input = _execution_input(ports, workflow, user_id, trigger, run_id)
+    ports.runs.create(record, _expires_at(ports))
     try:
         outcome = ports.state_machines.run_sync(workflow.state_machine_arn, run_id, execution_input)
     except SyncTimedOut:
@@ -298,9 +298,15 @@ def get_run(ports: RunPorts, project_id: str, run_id: str) -> tuple[RunRecord, l
         except TetherError:
             return run, steps
         status = described.get("status")
-        if status in ("FAILED", "TIMED_OUT", "ABORTED"):
-            error = {"error": described.get("error") or f"States.{status}", "cause": described.get("cause") or status}
-            ports.runs.finish(project_id, run_id, "FAILED", utc_now_iso(), error)
+        if status in ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"):
+            if status == "SUCCEEDED":
+                ports.runs.finish(project_id, run_id, "SUCCEEDED", utc_now_iso())
+            else:
+                error = {
+                    "error": described.get("error") or f"States.{status}",
+                    "cause": described.get("cause") or status,
+                }
+                ports.runs.finish(project_id, run_id, "FAILED", utc_now_iso(), error)
             found = ports.runs.get(project_id, run_id)
             assert found is not None
             run, steps = found
