@@ -43,6 +43,7 @@ def test_valid_token_returns_me_shape(api: Api, project: ProjectHandle) -> None:
         "allCredentials": [],
         "allConfigurations": [],
         "usesDevelopmentKeys": True,
+        "workflowSettings": {},
     }
     assert body["meta"] == {}
     assert body["resources"] == []
