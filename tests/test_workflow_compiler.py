@@ -34,6 +34,7 @@ from chalicelib.domain.workflows.compiler import (
 from chalicelib.domain.workflows.model import ConditionStep, FanOutStep, ResponseStep, WorkflowDefinition
 from chalicelib.domain.workflows.validation import parse_workflow
 from tests.conftest import _set_test_env
+from tests.workflow_examples import PINNED_WORKFLOW
 
 RUNNER = "arn:aws:lambda:us-east-1:123456789012:function:tether-step-runner"
 ROLE = "arn:aws:iam::123456789012:role/tether-workflows"
@@ -886,21 +887,7 @@ def test_moto_accepts_every_shape(sfn: Sfn) -> None:
 
 def test_the_pinned_example_runs_in_moto(sfn: Sfn) -> None:
     workflow = parse_workflow(
-        {
-            "name": "Post new articles",
-            "integration": "wordpress",
-            "trigger": {"type": "app_event", "event": "article.published"},
-            "steps": [
-                {"id": "sites", "type": "request", "method": "GET", "path": "v1.1/me/sites"},
-                {
-                    "id": "post",
-                    "type": "request",
-                    "method": "POST",
-                    "path": "v1.1/sites/{{ steps.sites.output.sites[0].ID }}/posts/new",
-                    "body": {"title": "{{ trigger.payload.title }}", "content": "{{ trigger.payload.body }}"},
-                },
-            ],
-        },
+        PINNED_WORKFLOW,
         integrations=["wordpress"],
     )
     sfn.runner.outputs["sites"] = {"sites": [{"ID": 9001}, {"ID": 9002}]}

@@ -19,26 +19,11 @@ from chalicelib.domain.workflows.model import (
     Trigger,
 )
 from chalicelib.domain.workflows.validation import InvalidWorkflow, Problem, parse_workflow, validate_workflow
+from tests.workflow_examples import PINNED_WORKFLOW
 
 INTEGRATIONS = ["wordpress"]
 
-# DESIGN's pinned example.
-PINNED: dict[str, Any] = {
-    "name": "Post new articles",
-    "integration": "wordpress",
-    "defaultEnabled": False,
-    "trigger": {"type": "app_event", "event": "article.published"},
-    "steps": [
-        {"id": "sites", "type": "request", "method": "GET", "path": "v1.1/me/sites"},
-        {
-            "id": "post",
-            "type": "request",
-            "method": "POST",
-            "path": "v1.1/sites/{{ steps.sites.output.sites[0].ID }}/posts/new",
-            "body": {"title": "{{ trigger.payload.title }}", "content": "{{ trigger.payload.body }}"},
-        },
-    ],
-}
+PINNED = PINNED_WORKFLOW
 
 
 def workflow(steps: list[Any], trigger: dict[str, Any] | None = None, **top: Any) -> dict[str, Any]:

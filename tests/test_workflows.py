@@ -10,24 +10,11 @@ from typing import Any
 
 from tests.conftest import Api, ProjectHandle
 from tests.connect_flow import connect
+from tests.workflow_examples import PINNED_WORKFLOW
 from wpcom_sandbox.server import WordPressSandbox
 
-ARTICLE_WORKFLOW: dict[str, Any] = {
-    "name": "Post new articles",
-    "integration": "wordpress",
-    "defaultEnabled": True,
-    "trigger": {"type": "app_event", "event": "article.published"},
-    "steps": [
-        {"id": "sites", "type": "request", "method": "GET", "path": "v1.1/me/sites"},
-        {
-            "id": "post",
-            "type": "request",
-            "method": "POST",
-            "path": "v1.1/sites/{{ steps.sites.output.sites[0].ID }}/posts/new",
-            "body": {"title": "{{ trigger.payload.title }}", "content": "{{ trigger.payload.body }}"},
-        },
-    ],
-}
+# The pinned example, on for every user who has not chosen.
+ARTICLE_WORKFLOW: dict[str, Any] = {**PINNED_WORKFLOW, "defaultEnabled": True}
 
 
 def deploy(api: Api, project: ProjectHandle, workflow_id: str, definition: dict[str, Any]) -> dict[str, Any]:

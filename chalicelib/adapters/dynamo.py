@@ -46,6 +46,20 @@ def storage_error(exc: ClientError) -> TetherError:
     return UpstreamError(f"The data store is unavailable ({code}).", code="storage_unavailable")
 
 
+def query_all(table: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item a Query matches, following `LastEvaluatedKey` page by page."""
+    items: list[dict[str, Any]] = []
+    try:
+        while True:
+            page = table.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    except ClientError as exc:
+        raise storage_error(exc) from None
+
+
 def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
     """Turn a LastEvaluatedKey into an opaque page cursor."""
     if not last_key:

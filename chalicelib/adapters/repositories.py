@@ -11,7 +11,7 @@ from boto3.dynamodb.conditions import Key as KeyCondition
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters import keys
-from chalicelib.adapters.dynamo import decode_cursor, encode_cursor, is_condition_failure, storage_error
+from chalicelib.adapters.dynamo import decode_cursor, encode_cursor, is_condition_failure, query_all, storage_error
 from chalicelib.domain.errors import BadRequest, Conflict, NotFound
 from chalicelib.domain.models import EndUser, IntegrationSettings, Project, ProjectConfig, SigningKey
 
@@ -63,20 +63,11 @@ class ProjectRepository:
 
     def load_config(self, project_id: str) -> ProjectConfig | None:
         """The project with its keys and integration settings (one Query), or None."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": KeyCondition(keys.PK).eq(keys.project_partition(project_id)),
-            "ConsistentRead": True,
-        }
-        try:
-            while True:
-                page = self._table.query(**kwargs)
-                items.extend(page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        except ClientError as exc:
-            raise storage_error(exc) from None
+        items = query_all(
+            self._table,
+            KeyConditionExpression=KeyCondition(keys.PK).eq(keys.project_partition(project_id)),
+            ConsistentRead=True,
+        )
         project: Project | None = None
         signing_keys: list[SigningKey] = []
         integrations: dict[str, IntegrationSettings] = {}

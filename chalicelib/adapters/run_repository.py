@@ -10,7 +10,7 @@ from boto3.dynamodb.conditions import Key as KeyCondition
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters import keys
-from chalicelib.adapters.dynamo import decode_cursor, encode_cursor, is_condition_failure, storage_error
+from chalicelib.adapters.dynamo import decode_cursor, encode_cursor, is_condition_failure, query_all, storage_error
 from chalicelib.domain.workflows.records import RunRecord, RunStatus, StepRecord
 
 if TYPE_CHECKING:
@@ -71,20 +71,11 @@ class RunRepository:
 
     def get(self, project_id: str, run_id: str) -> tuple[RunRecord, list[StepRecord]] | None:
         """A run with its step records (in the order they started), or None."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": KeyCondition(keys.PK).eq(keys.run_partition(project_id, run_id)),
-            "ConsistentRead": True,
-        }
-        try:
-            while True:
-                page = self._table.query(**kwargs)
-                items.extend(page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        except ClientError as exc:
-            raise storage_error(exc) from None
+        items = query_all(
+            self._table,
+            KeyConditionExpression=KeyCondition(keys.PK).eq(keys.run_partition(project_id, run_id)),
+            ConsistentRead=True,
+        )
         run_item = next((item for item in items if item[keys.SK] == keys.RUN), None)
         if run_item is None:
             return None

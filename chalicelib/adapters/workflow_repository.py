@@ -10,7 +10,7 @@ from boto3.dynamodb.conditions import Key as KeyCondition
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters import keys
-from chalicelib.adapters.dynamo import is_condition_failure, storage_error
+from chalicelib.adapters.dynamo import is_condition_failure, query_all, storage_error
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.workflows.records import DeployedWorkflow, UserWorkflowState
 
@@ -208,17 +208,7 @@ class WorkflowRepository:
         return item
 
     def _query(self, condition: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "ConsistentRead": True}
-        try:
-            while True:
-                page = self._table.query(**kwargs)
-                items.extend(page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    return items
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        except ClientError as exc:
-            raise storage_error(exc) from None
+        return query_all(self._table, KeyConditionExpression=condition, ConsistentRead=True)
 
 
 def _attributes(workflow: DeployedWorkflow) -> dict[str, Any]:

@@ -82,23 +82,21 @@ def trigger_workflow(project_id: str, workflow_id: str) -> Response:
     )
 
 
-@json_route(sdk_workflows, "/projects/{project_id}/sdk/workflows/{workflow_id}", ["POST"], cors=SDK_CORS)
-def enable_workflow(project_id: str, workflow_id: str) -> Response:
-    """`enableWorkflow`: turn the workflow on for this user."""
+def _set_enabled(project_id: str, workflow_id: str, enabled: bool) -> Response:
     services = get_services()
     config, user = sdk_user(sdk_workflows.current_request, project_id)
     end_users.record_user(services.users, user)
-    return json_response(
-        workflow_runs.set_enabled(services.run_ports, config.project.id, user.user_id, workflow_id, True)
-    )
+    state = workflow_runs.set_enabled(services.run_ports, config.project.id, user.user_id, workflow_id, enabled)
+    return json_response(state)
+
+
+@json_route(sdk_workflows, "/projects/{project_id}/sdk/workflows/{workflow_id}", ["POST"], cors=SDK_CORS)
+def enable_workflow(project_id: str, workflow_id: str) -> Response:
+    """`enableWorkflow`: turn the workflow on for this user."""
+    return _set_enabled(project_id, workflow_id, True)
 
 
 @json_route(sdk_workflows, "/projects/{project_id}/sdk/workflows/{workflow_id}", ["DELETE"], cors=SDK_CORS)
 def disable_workflow(project_id: str, workflow_id: str) -> Response:
     """`disableWorkflow`: turn the workflow off for this user."""
-    services = get_services()
-    config, user = sdk_user(sdk_workflows.current_request, project_id)
-    end_users.record_user(services.users, user)
-    return json_response(
-        workflow_runs.set_enabled(services.run_ports, config.project.id, user.user_id, workflow_id, False)
-    )
+    return _set_enabled(project_id, workflow_id, False)

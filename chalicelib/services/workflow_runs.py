@@ -33,34 +33,30 @@ IDEMPOTENCY_SECONDS = 24 * 3600
 DAY_SECONDS = 24 * 3600
 
 
-class WorkflowFailed(TetherError):
+class _RunError(TetherError):
+    """An error about a run the caller can look up (`runId` in the body)."""
+
+    def __init__(self, message: str, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+    def details(self) -> dict[str, object]:
+        """The run to look up."""
+        return {"runId": self.run_id}
+
+
+class WorkflowFailed(_RunError):
     """A request-triggered run failed before it could answer."""
 
     status = 502
     code = "workflow_failed"
 
-    def __init__(self, message: str, run_id: str) -> None:
-        super().__init__(message)
-        self.run_id = run_id
 
-    def details(self) -> dict[str, object]:
-        """The run to look up for the details."""
-        return {"runId": self.run_id}
-
-
-class WorkflowTimedOut(TetherError):
+class WorkflowTimedOut(_RunError):
     """A request-triggered run did not finish in time to answer (it may still finish)."""
 
     status = 504
     code = "workflow_timeout"
-
-    def __init__(self, message: str, run_id: str) -> None:
-        super().__init__(message)
-        self.run_id = run_id
-
-    def details(self) -> dict[str, object]:
-        """The run to look up for the outcome."""
-        return {"runId": self.run_id}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,23 @@
+"""Workflow definitions shared by the workflow tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# DESIGN's pinned example.
+PINNED_WORKFLOW: dict[str, Any] = {
+    "name": "Post new articles",
+    "integration": "wordpress",
+    "defaultEnabled": False,
+    "trigger": {"type": "app_event", "event": "article.published"},
+    "steps": [
+        {"id": "sites", "type": "request", "method": "GET", "path": "v1.1/me/sites"},
+        {
+            "id": "post",
+            "type": "request",
+            "method": "POST",
+            "path": "v1.1/sites/{{ steps.sites.output.sites[0].ID }}/posts/new",
+            "body": {"title": "{{ trigger.payload.title }}", "content": "{{ trigger.payload.body }}"},
+        },
+    ],
+}
