@@ -9,6 +9,7 @@ from chalicelib.api.sdk import sdk
 from chalicelib.api.sdk_workflows import sdk_workflows
 from chalicelib.api.step_runner import run_step
 from chalicelib.api.users import users
+from chalicelib.api.webhooks import webhooks
 from chalicelib.api.workflows import workflow_admin
 from chalicelib.logging_setup import configure_logging
 
@@ -20,7 +21,7 @@ app.api.binary_types = ["*/*"]
 app.register_middleware(access_log, "http")
 app.register_middleware(default_accept, "http")
 app.register_middleware(refuse_unencodable_text, "http")
-for blueprint in (admin, users, workflow_admin, sdk, sdk_workflows, connect, proxy):
+for blueprint in (admin, users, workflow_admin, webhooks, sdk, sdk_workflows, connect, proxy):
     app.register_blueprint(blueprint)
 # The workflow step runner: a Lambda of its own, invoked by the workflows' state machines.
 step_runner = app.lambda_function(name="step_runner")(run_step)

@@ -21,6 +21,7 @@ from chalicelib.adapters.run_repository import RunRepository
 from chalicelib.adapters.secrets import SecretStore
 from chalicelib.adapters.state_machines import StateMachines
 from chalicelib.adapters.upstream import Clock
+from chalicelib.adapters.webhook_repository import WebhookRepository
 from chalicelib.adapters.workflow_repository import WorkflowRepository
 from chalicelib.config import Settings, get_settings, reset_settings
 from chalicelib.services.data_keys import load_keyring
@@ -95,7 +96,12 @@ class Services:
     @cached_property
     def workflow_ports(self) -> WorkflowPorts:
         """What the workflow admin use cases need."""
-        return WorkflowPorts(self.settings, self.workflows, self.state_machines)
+        return WorkflowPorts(self.settings, self.workflows, self.state_machines, self.webhooks)
+
+    @cached_property
+    def webhooks(self) -> WebhookRepository:
+        """Webhook secrets, sealed."""
+        return WebhookRepository(aws.dynamodb_table(self.settings.table_name), self.encryptor)
 
     @cached_property
     def run_ports(self) -> RunPorts:

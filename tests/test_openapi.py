@@ -31,7 +31,8 @@ HTML_OPERATIONS = {
     ("/projects/{project_id}/sdk/actions/oauth-nonce", "get"),
     ("/connect/ui", "get"),
 }
-UNAUTHENTICATED_OPERATIONS = {("/oauth/callback", "get"), ("/connect/ui", "get")}
+# The webhook intake is authenticated by its signature, not by a security scheme.
+UNAUTHENTICATED_OPERATIONS = {("/oauth/callback", "get"), ("/connect/ui", "get"), ("/hooks/{hook_id}", "post")}
 
 # Error codes in chalicelib that no HTTP route answers, with the reason.
 NOT_HTTP_CODES = {

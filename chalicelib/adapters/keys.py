@@ -21,11 +21,14 @@ Layout (one table, `PK`/`SK`, general index `GSI1PK`/`GSI1SK`, TTL attribute `ex
 | trigger claim        | PROJECT#<pid>#USER#<uid>  | TRIGGER#<wid>#<h>  |                          |                   |
 | run                  | PROJECT#<pid>#RUN#<rid>   | RUN                | PROJECT#<pid>#RUNS       | <startedAt>#<rid> |
 | step record          | PROJECT#<pid>#RUN#<rid>   | STEP#<sid>[#<i>]   |                          |                   |
+| webhook secret       | WEBHOOK#<hook id>         | SECRET#<n>         |                          |                   |
 
 `<h>` is the SHA-256 of the `state` value: the table never holds a usable state.
 Workflow versions are zero-padded (`<v>` = 8 digits) so they sort numerically. A trigger claim
 (an `Idempotency-Key`, or the one `integration_enabled` run) names the run it started; `<h>` is
-the SHA-256 of what is claimed. Runs and their step records carry `expiresAt` (the history TTL).
+the SHA-256 of what is claimed. Runs and their step records carry `expiresAt` (the history TTL). A webhook's
+partition is addressed by its unguessable hook id alone (the intake URL carries nothing else);
+each secret item names its project and workflow, and a replaced secret expires after its grace.
 The current-credential marker names the credential of the user's last connect that replaces
 earlier ones; the seat lists the user's credentials that use the development keys (see
 `connections.py` for how both keep concurrent connects consistent).
@@ -66,6 +69,7 @@ USER_WORKFLOW_PREFIX = "USERWORKFLOW#"
 TRIGGER_CLAIM_PREFIX = "TRIGGER#"
 RUN = "RUN"
 STEP_PREFIX = "STEP#"
+WEBHOOK_SECRET_PREFIX = "SECRET#"  # noqa: S105 - a key prefix, not a secret
 VERSION_DIGITS = 8
 
 
@@ -215,3 +219,13 @@ def runs_index_partition(project_id: str) -> str:
 def runs_index_sort(started_at: str, run_id: str) -> str:
     """GSI1 sort key of a run (chronological, then by id)."""
     return f"{started_at}#{run_id}"
+
+
+def webhook_partition(hook_id: str) -> str:
+    """Partition holding a webhook's secrets (the current one and those in their grace period)."""
+    return f"WEBHOOK#{hook_id}"
+
+
+def webhook_secret(hook_id: str, number: int) -> Key:
+    """Key of one of a webhook's secrets (numbered from 1; the highest is the newest)."""
+    return Key(webhook_partition(hook_id), f"{WEBHOOK_SECRET_PREFIX}{number:0{VERSION_DIGITS}d}")

@@ -212,7 +212,9 @@ class WorkflowRepository:
 
 
 def _attributes(workflow: DeployedWorkflow) -> dict[str, Any]:
+    extra = {"webhookId": workflow.webhook_id} if workflow.webhook_id else {}
     return {
+        **extra,
         "workflowId": workflow.id,
         "version": workflow.version,
         "definition": json.dumps(workflow.definition, separators=(",", ":"), sort_keys=True),
@@ -231,6 +233,7 @@ def _deployed(project_id: str, item: dict[str, Any]) -> DeployedWorkflow:
         state_machine_arn=str(item["stateMachineArn"]),
         created_at=str(item["createdAt"]),
         updated_at=str(item["updatedAt"]),
+        webhook_id=str(item["webhookId"]) if item.get("webhookId") else None,
     )
 
 

@@ -7,12 +7,16 @@ from chalice.app import Blueprint, Response
 from chalicelib.api.auth import admin_project
 from chalicelib.api.http import int_param, json_body, json_response, json_route, query_params
 from chalicelib.domain.clock import utc_now_iso
+from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.validation import check_fields
 from chalicelib.services import workflow_runs, workflows
 from chalicelib.wiring import get_services
 
 workflow_admin = Blueprint(__name__)
 
 MAX_PAGE = 100
+DEFAULT_GRACE_SECONDS = 24 * 3600
+MAX_GRACE_SECONDS = 7 * 24 * 3600
 
 
 @json_route(workflow_admin, "/projects/{project_id}/workflows", ["GET"])
@@ -20,7 +24,8 @@ def list_workflows(project_id: str) -> Response:
     """Every workflow of the project, at its current version."""
     config = admin_project(workflow_admin.current_request, project_id)
     deployed = get_services().workflows.list_workflows(config.project.id)
-    return json_response({"workflows": [workflows.workflow_view(w) for w in deployed]})
+    settings = get_services().settings
+    return json_response({"workflows": [workflows.workflow_view(settings, w) for w in deployed]})
 
 
 @json_route(workflow_admin, "/projects/{project_id}/workflows/{workflow_id}", ["PUT"])
@@ -29,8 +34,8 @@ def put_workflow(project_id: str, workflow_id: str) -> Response:
     services = get_services()
     config = admin_project(workflow_admin.current_request, project_id)
     body = json_body(workflow_admin.current_request, services.settings.max_body_bytes)
-    deployed = workflows.deploy_workflow(services.workflow_ports, config.project.id, workflow_id, body, utc_now_iso())
-    return json_response(workflows.workflow_view(deployed))
+    deployment = workflows.deploy_workflow(services.workflow_ports, config.project.id, workflow_id, body, utc_now_iso())
+    return json_response(workflows.workflow_view(services.settings, deployment.workflow, deployment.webhook_secret))
 
 
 @json_route(workflow_admin, "/projects/{project_id}/workflows/{workflow_id}", ["GET"])
@@ -39,7 +44,7 @@ def get_workflow(project_id: str, workflow_id: str) -> Response:
     services = get_services()
     config = admin_project(workflow_admin.current_request, project_id)
     workflow = workflows.get_workflow(services.workflows, config.project.id, workflow_id)
-    view = workflows.workflow_view(workflow)
+    view = workflows.workflow_view(services.settings, workflow)
     if query_params(workflow_admin.current_request).get("asl") in ("1", "true"):
         machine = workflows.compile_version(
             services.settings, config.project.id, workflow.id, workflow.version, workflow.definition
@@ -57,6 +62,23 @@ def delete_workflow(project_id: str, workflow_id: str) -> Response:
     config = admin_project(workflow_admin.current_request, project_id)
     workflows.delete_workflow(services.workflow_ports, config.project.id, workflow_id)
     return Response(body="", status_code=204)
+
+
+@json_route(workflow_admin, "/projects/{project_id}/workflows/{workflow_id}/webhook-secret", ["POST"])
+def rotate_webhook_secret(project_id: str, workflow_id: str) -> Response:
+    """A new webhook secret (shown once); the previous one stays valid `graceSeconds` (default a day)."""
+    services = get_services()
+    request = workflow_admin.current_request
+    config = admin_project(request, project_id)
+    body = json_body(request, services.settings.max_body_bytes) if (request.raw_body or b"").strip() else {}
+    check_fields(body, allowed={"graceSeconds"}, required=[])
+    grace = body.get("graceSeconds", DEFAULT_GRACE_SECONDS)
+    if not isinstance(grace, int) or isinstance(grace, bool) or not 0 <= grace <= MAX_GRACE_SECONDS:
+        raise BadRequest(f"'graceSeconds' must be a whole number from 0 to {MAX_GRACE_SECONDS}.", code="invalid_field")
+    rotated = workflows.rotate_webhook_secret(
+        services.workflow_ports, config.project.id, workflow_id, grace, services.clock()
+    )
+    return json_response(rotated)
 
 
 @json_route(workflow_admin, "/projects/{project_id}/runs", ["GET"])

@@ -84,6 +84,22 @@ class Answer:
 # ---- starting runs ---------------------------------------------------------------------------
 
 
+def new_run_id() -> str:
+    """A fresh run id (also the execution's name)."""
+    return uuid.uuid4().hex
+
+
+def skip_reason(ports: RunPorts, workflow: DeployedWorkflow, user_id: str) -> str | None:
+    """Why the workflow would not run for this user (`workflow_not_enabled`,
+    `integration_not_connected`), or None when it would."""
+    state = ports.workflows.user_state(workflow.project_id, user_id, workflow.id)
+    if not state.is_enabled(workflow):
+        return "workflow_not_enabled"
+    if not _connected(ports, workflow.project_id, user_id, workflow.integration):
+        return "integration_not_connected"
+    return None
+
+
 def start_run(
     ports: RunPorts,
     workflow: DeployedWorkflow,
@@ -97,7 +113,7 @@ def start_run(
 
     The run is written first, so a start that fails is never forgotten: it is marked FAILED with
     the reason and the error is raised."""
-    run_id = run_id or uuid.uuid4().hex
+    run_id = run_id or new_run_id()
     record = RunRecord(
         id=run_id,
         project_id=workflow.project_id,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.adapters.state_machines import StateMachines, state_machine_name
+from chalicelib.adapters.webhook_repository import WebhookRepository
 from chalicelib.adapters.workflow_repository import WorkflowRepository
 from chalicelib.config import Settings
-from chalicelib.domain.errors import BadRequest, NotFound
+from chalicelib.domain.errors import BadRequest, Conflict, NotFound
 from chalicelib.domain.providers import CATALOGUE
 from chalicelib.domain.workflows.compiler import RetryPolicy, StateMachine, compile_workflow
 from chalicelib.domain.workflows.model import WorkflowDefinition
@@ -22,7 +24,9 @@ log = logging.getLogger("tether.workflows")
 WORKFLOW_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # Triggers this version of the engine can start; the others are accepted by the validator so that
 # definitions written for them fail with one clear problem rather than a list of unknown fields.
-SUPPORTED_TRIGGERS = ("app_event", "request", "integration_enabled")
+SUPPORTED_TRIGGERS = ("app_event", "request", "integration_enabled", "webhook")
+HOOK_ID_BYTES = 24  # 192 random bits, not derived from any id
+WEBHOOK_SECRET_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,15 @@ class WorkflowPorts:
     settings: Settings
     workflows: WorkflowRepository
     state_machines: StateMachines
+    webhooks: WebhookRepository
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A deployed version, and the webhook secret when this deploy created the webhook (shown once)."""
+
+    workflow: DeployedWorkflow
+    webhook_secret: str | None = field(default=None, repr=False)
 
 
 def check_workflow_id(workflow_id: str) -> str:
@@ -78,11 +91,12 @@ def compile_version(settings: Settings, project_id: str, workflow_id: str, versi
     )
 
 
-def deploy_workflow(ports: WorkflowPorts, project_id: str, workflow_id: str, raw: Any, now: str) -> DeployedWorkflow:
+def deploy_workflow(ports: WorkflowPorts, project_id: str, workflow_id: str, raw: Any, now: str) -> Deployment:
     """Validate, compile and deploy a definition as the workflow's next version.
 
     An invalid definition changes nothing (400 `invalid_workflow`). Runs already started keep
-    running on the version they started with."""
+    running on the version they started with. A webhook-triggered workflow gets its intake URL
+    and secret on the deploy that makes it one; later versions keep both."""
     check_workflow_id(workflow_id)
     definition = parse_definition(raw)
     current = ports.workflows.get(project_id, workflow_id)
@@ -95,6 +109,13 @@ def deploy_workflow(ports: WorkflowPorts, project_id: str, workflow_id: str, raw
         version=version,
         retry=retry_policy(ports.settings),
     )
+    webhook_id = current.webhook_id if current else None
+    new_secret: str | None = None
+    if definition.trigger.type == "webhook" and webhook_id is None:
+        webhook_id = secrets.token_urlsafe(HOOK_ID_BYTES)
+        new_secret = "whsec_" + secrets.token_urlsafe(WEBHOOK_SECRET_BYTES)
+        ports.webhooks.create(webhook_id, project_id, workflow_id, new_secret)
+    dropped_webhook = webhook_id if definition.trigger.type != "webhook" else None
     arn = ports.state_machines.create(
         state_machine_name(ports.settings.stage, project_id, workflow_id, version),
         machine.to_json(),
@@ -109,13 +130,18 @@ def deploy_workflow(ports: WorkflowPorts, project_id: str, workflow_id: str, raw
         state_machine_arn=arn,
         created_at=current.created_at if current else now,
         updated_at=now,
+        webhook_id=None if dropped_webhook else webhook_id,
     )
     try:
         ports.workflows.save_version(deployed, current.version if current else None)
     except Exception:
         ports.state_machines.delete(arn)  # nothing points at it: do not leave it behind
+        if new_secret is not None and webhook_id is not None:
+            ports.webhooks.delete(webhook_id)
         raise
-    return deployed
+    if dropped_webhook:
+        ports.webhooks.delete(dropped_webhook)  # no longer a webhook workflow: the URL stops working
+    return Deployment(deployed, new_secret)
 
 
 def get_workflow(workflows: WorkflowRepository, project_id: str, workflow_id: str) -> DeployedWorkflow:
@@ -133,16 +159,49 @@ def delete_workflow(ports: WorkflowPorts, project_id: str, workflow_id: str) -> 
     workflow = get_workflow(ports.workflows, project_id, workflow_id)
     if not ports.workflows.delete(project_id, workflow_id, workflow.version):
         raise NotFound("No workflow with this id in this project.", code="workflow_not_found")
+    if workflow.webhook_id:
+        ports.webhooks.delete(workflow.webhook_id)
     for version in ports.workflows.versions(project_id, workflow_id):
         ports.state_machines.delete(version.state_machine_arn)
 
 
-def workflow_view(workflow: DeployedWorkflow) -> dict[str, Any]:
-    """The admin API's view of a workflow: id, version, the definition and timestamps."""
-    return {
+def webhook_url(settings: Settings, hook_id: str) -> str:
+    """Where a webhook's deliveries go."""
+    return f"{settings.public_url}/hooks/{hook_id}"
+
+
+def workflow_view(settings: Settings, workflow: DeployedWorkflow, webhook_secret: str | None = None) -> dict[str, Any]:
+    """The admin API's view of a workflow: id, version, the definition and timestamps, the
+    webhook URL of a webhook workflow, and its secret only when this call created it."""
+    view: dict[str, Any] = {
         "id": workflow.id,
         "version": workflow.version,
         **workflow.definition,
         "createdAt": workflow.created_at,
         "updatedAt": workflow.updated_at,
+    }
+    if workflow.webhook_id:
+        view["webhookUrl"] = webhook_url(settings, workflow.webhook_id)
+    if webhook_secret:
+        view["webhookSecret"] = webhook_secret
+    return view
+
+
+def rotate_webhook_secret(
+    ports: WorkflowPorts, project_id: str, workflow_id: str, grace_seconds: int, now: float
+) -> dict[str, Any]:
+    """Give the webhook a new secret; the previous one keeps working for `grace_seconds`."""
+    workflow = get_workflow(ports.workflows, project_id, workflow_id)
+    if not workflow.webhook_id:
+        raise BadRequest("This workflow is not triggered by a webhook.", code="not_a_webhook_workflow")
+    current = next(iter(ports.webhooks.secrets(workflow.webhook_id, now)), None)
+    if current is None or current.valid_until is not None:
+        raise Conflict("The webhook has no current secret; rotate again.", code="webhook_conflict")
+    new_secret = "whsec_" + secrets.token_urlsafe(WEBHOOK_SECRET_BYTES)
+    until = int(now) + grace_seconds
+    ports.webhooks.rotate(current, new_secret, until)
+    return {
+        "webhookUrl": webhook_url(ports.settings, workflow.webhook_id),
+        "webhookSecret": new_secret,
+        "previousSecretValidUntil": until,
     }

@@ -26,6 +26,8 @@ class DeployedWorkflow:
     state_machine_arn: str
     created_at: str
     updated_at: str
+    # The unguessable id in a webhook-triggered workflow's intake URL (None for other triggers).
+    webhook_id: str | None = None
 
     @property
     def integration(self) -> str:
