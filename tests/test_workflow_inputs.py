@@ -23,7 +23,7 @@ def test_bad_definitions_and_ids_are_json_400s_that_change_nothing(
         ("bad id!", ARTICLE_WORKFLOW, "invalid_workflow_id"),
         ("x" * 65, ARTICLE_WORKFLOW, "invalid_workflow_id"),
         ("ok", [1, 2], "invalid_json"),
-        ("ok", {**ARTICLE_WORKFLOW, "trigger": {"type": "webhook"}}, "invalid_workflow"),
+        ("ok", {**ARTICLE_WORKFLOW, "trigger": {"type": "telepathy"}}, "invalid_workflow"),
         ("ok", {**ARTICLE_WORKFLOW, "integration": "slack"}, "invalid_workflow"),
         ("ok", {}, "invalid_workflow"),
     ]:
