@@ -38,6 +38,9 @@ class Settings:
     run_history_days: int = 30
     workflow_sync_timeout_seconds: float = 25.0
     workflow_retry_interval_seconds: int = 2
+    # Step outputs larger than this (bytes of JSON) are kept in S3, in this bucket.
+    outputs_bucket: str = ""
+    large_output_bytes: int = 128 * 1024
     # Only the local stack may let http steps call loopback addresses.
     allow_loopback_http_steps: bool = False
     # A CA bundle for http steps instead of certifi's (a local test server's own certificate).
@@ -110,6 +113,8 @@ def get_settings() -> Settings:
         # API Gateway gives up after 29 s, like the proxy's deadline.
         workflow_sync_timeout_seconds=min(_float("TETHER_WORKFLOW_SYNC_TIMEOUT_SECONDS", 25.0), 28.0),
         workflow_retry_interval_seconds=max(1, _int("TETHER_WORKFLOW_RETRY_INTERVAL_SECONDS", 2)),
+        outputs_bucket=os.environ.get("TETHER_OUTPUTS_BUCKET") or f"tether-{stage}-step-outputs",
+        large_output_bytes=max(1024, min(_int("TETHER_LARGE_OUTPUT_BYTES", 128 * 1024), 200 * 1024)),
         allow_loopback_http_steps=os.environ.get("TETHER_HTTP_STEPS_ALLOW_LOOPBACK") == "1",
         http_steps_ca_bundle=os.environ.get("TETHER_HTTP_STEPS_CA_BUNDLE") or None,
     )

@@ -16,6 +16,7 @@ from chalicelib.adapters.connections import (
 )
 from chalicelib.adapters.encryption import Encryptor
 from chalicelib.adapters.http_client import reset_http_session
+from chalicelib.adapters.output_store import OutputStore
 from chalicelib.adapters.repositories import ProjectRepository, SealedItems, UserRepository
 from chalicelib.adapters.run_repository import RunRepository
 from chalicelib.adapters.secrets import SecretStore
@@ -94,6 +95,11 @@ class Services:
         )
 
     @cached_property
+    def outputs(self) -> OutputStore:
+        """Large step outputs in S3."""
+        return OutputStore(aws.s3, self.settings.outputs_bucket)
+
+    @cached_property
     def workflow_ports(self) -> WorkflowPorts:
         """What the workflow admin use cases need."""
         return WorkflowPorts(self.settings, self.workflows, self.state_machines, self.webhooks)
@@ -107,7 +113,14 @@ class Services:
     def run_ports(self) -> RunPorts:
         """What starting and reading runs needs."""
         return RunPorts(
-            self.settings, self.workflows, self.runs, self.state_machines, self.credentials, self.users, self.clock
+            self.settings,
+            self.workflows,
+            self.runs,
+            self.state_machines,
+            self.credentials,
+            self.users,
+            self.outputs,
+            self.clock,
         )
 
     @cached_property
@@ -120,6 +133,7 @@ class Services:
             self.credentials,
             self.project_configs,
             self.upstream_clock,
+            self.outputs,
             self.clock,
         )
 

@@ -539,7 +539,7 @@ def test_a_fan_out_is_a_map() -> None:
             {
                 "id": "each",
                 "type": "fan_out",
-                "over": "{{ steps.sites.output.sites }}",
+                "over": "{{ trigger.payload.sites }}",
                 "maxConcurrency": 4,
                 "steps": [
                     get(
@@ -550,7 +550,7 @@ def test_a_fan_out_is_a_map() -> None:
                     {
                         "id": "big",
                         "type": "condition",
-                        "if": {"left": "{{ steps.posts.output.found }}", "op": "gt", "right": 10},
+                        "if": {"left": "{{ steps.posts.status }}", "op": "gt", "right": 10},
                         "then": [get("flag", "v1.1/{{ steps.posts.status }}")],
                     },
                 ],
@@ -562,7 +562,7 @@ def test_a_fan_out_is_a_map() -> None:
     each = states["each"]
     assert each == {
         "Type": "Map",
-        "ItemsPath": "$.steps.sites.output.sites",
+        "ItemsPath": "$.trigger.payload.sites",
         "MaxConcurrency": 4,
         "ItemSelector": {
             "item.$": "$$.Map.Item.Value",
@@ -589,7 +589,7 @@ def test_a_fan_out_is_a_map() -> None:
     assert inner["posts"]["Next"] == "big"
     assert "Catch" not in inner["posts"]  # an inner failure fails the Map, whose Catch applies
     assert inner["posts"]["Retry"] == retry()
-    assert inner["big"]["Choices"][0]["And"][0] == {"Variable": "$.steps.posts.output.found", "IsPresent": True}
+    assert inner["big"]["Choices"][0]["And"][0] == {"Variable": "$.steps.posts.status", "IsPresent": True}
     assert inner["big"]["Choices"][0]["Next"] == "flag"
     assert inner["big"]["Default"] == "each.Done"
     assert inner["flag"]["Next"] == "each.Done"
@@ -619,9 +619,33 @@ def test_nested_fan_outs_pass_outside_steps_down_and_read_them_from_outer_steps(
     )
     outer = machine.definition["States"]["outer"]
     assert outer["ItemSelector"]["outerSteps"] == {"a.$": "$.steps.a"}
-    inner = outer["ItemProcessor"]["States"]["inner"]
-    assert inner["ItemsPath"] == "$.outerSteps.a.output.other"
+    inner_states = outer["ItemProcessor"]["States"]
+    # Items come from a step's output, so the runner reads them (the output may be in S3).
+    assert inner_states["inner.Items"]["Parameters"]["Payload"] == payload("evaluate_items", "inner")
+    inner = inner_states["inner"]
+    assert inner["ItemsPath"] == "$.steps.inner.items"
     assert inner["ItemSelector"]["outerSteps"] == {"a.$": "$.outerSteps.a", "b.$": "$.steps.b"}
+    assert asl_problems(machine.definition) == []
+
+
+def test_step_outputs_are_read_by_the_runner_never_by_a_native_path() -> None:
+    machine = compiled(
+        [
+            get("a"),
+            {"id": "f", "type": "fan_out", "over": "{{ steps.a.output.sites }}", "steps": [get("g")]},
+            {
+                "id": "c",
+                "type": "condition",
+                "if": {"left": "{{ steps.a.output.found }}", "op": "equals", "right": 1},
+                "then": [get("t")],
+            },
+        ]
+    )
+    states = machine.definition["States"]
+    assert states["a"]["Next"] == "f.Items"
+    assert states["f"]["ItemsPath"] == "$.steps.f.items"
+    assert states["c"]["Parameters"]["Payload"] == payload("evaluate_condition", "c")
+    assert states["c"]["Next"] == "c.Choice"
     assert asl_problems(machine.definition) == []
 
 

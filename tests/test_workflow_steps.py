@@ -238,3 +238,31 @@ def test_templates_read_the_users_settings(
     [run_id] = event(api, project, token, "article.published", {"title": "News", "body": "b"})
     run = wait_for_run(api, project, run_id)
     assert run["steps"][1]["output"]["title"] == "[Blog] News"
+
+
+def test_a_1_mb_step_output_is_kept_in_s3_and_read_back_by_templates_and_the_runs_api(
+    engine: None, api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    import boto3
+
+    connect(api, project, sandbox, "alice")
+    site = api.call(
+        "GET", f"/projects/{project.id}/sdk/proxy/wordpress/v1.1/me/sites", token=project.token("alice")
+    ).json["sites"][0]["ID"]
+    big = {"sites": [{"ID": site}], "marker": "from-a-big-answer", "padding": "x" * 1_000_000}
+    sandbox.state.fail_next("/rest/v1.1/me/sites", 200, big)
+    definition = json.loads(json.dumps(ARTICLE_WORKFLOW))
+    definition["steps"][1]["body"]["title"] = "{{ steps.sites.output.marker }}"
+    deploy(api, project, "post-articles", definition)
+    [run_id] = event(api, project, project.token("alice"), "article.published", {"title": "t", "body": "b"})
+    run = wait_for_run(api, project, run_id)
+    assert run["status"] == "SUCCEEDED", run
+    sites, post = run["steps"]
+    assert sites["output"] == big  # the runs API reads the stored output back
+    assert post["input"]["path"] == f"v1.1/sites/{site}/posts/new"
+    assert post["output"]["title"] == "from-a-big-answer"
+    # The state machine never carried the output itself.
+    history = boto3.client("stepfunctions").get_execution_history(executionArn=run["executionArn"], maxResults=1000)
+    sizes = [len(json.dumps(event, default=str)) for event in history["events"]]
+    assert max(sizes) < 256 * 1024
+    assert any("$tetherOutput" in json.dumps(event, default=str) for event in history["events"])

@@ -74,10 +74,41 @@ def workflow_resources(table_name: str) -> dict[str, Any]:
     role_name = f"{state_machine_prefix(table_name)}workflows"
     runner_arn = {"Fn::GetAtt": ["StepRunner", "Arn"]}
     role_arn = {"Fn::GetAtt": ["TetherWorkflowRole", "Arn"]}
+    bucket_name = {"Fn::Sub": f"{state_machine_prefix(table_name)}step-outputs-${{AWS::AccountId}}-${{AWS::Region}}"}
     environment = {
-        "Environment": {"Variables": {"TETHER_STEP_RUNNER_ARN": runner_arn, "TETHER_WORKFLOW_ROLE_ARN": role_arn}}
+        "Environment": {
+            "Variables": {
+                "TETHER_STEP_RUNNER_ARN": runner_arn,
+                "TETHER_WORKFLOW_ROLE_ARN": role_arn,
+                "TETHER_OUTPUTS_BUCKET": {"Ref": "TetherStepOutputs"},
+            }
+        }
     }
     return {
+        "TetherStepOutputs": {
+            "Type": "AWS::S3::Bucket",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "BucketName": bucket_name,
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [
+                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}
+                    ]
+                },
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "IgnorePublicAcls": True,
+                    "RestrictPublicBuckets": True,
+                },
+                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                # Outputs live as long as the run records that point at them (TETHER_RUN_HISTORY_DAYS).
+                "LifecycleConfiguration": {
+                    "Rules": [{"Id": "expire-with-run-history", "Status": "Enabled", "ExpirationInDays": 30}]
+                },
+            },
+        },
         "TetherWorkflowRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
@@ -106,6 +137,9 @@ def workflow_resources(table_name: str) -> dict[str, Any]:
             },
         },
         "APIHandler": {"Properties": environment},
+        "StepRunner": {
+            "Properties": {"Environment": {"Variables": {"TETHER_OUTPUTS_BUCKET": {"Ref": "TetherStepOutputs"}}}}
+        },
     }
 
 
@@ -183,6 +217,12 @@ def runtime_policy(table_name: str, secret_prefix: str) -> dict[str, Any]:
                 "Effect": "Allow",
                 "Action": ["states:DescribeExecution"],
                 "Resource": [f"arn:*:states:*:*:execution:{machines}*:*", f"arn:*:states:*:*:express:{machines}*:*:*"],
+            },
+            {
+                "Sid": "LargeStepOutputs",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:GetObject"],
+                "Resource": f"arn:*:s3:::{machines}step-outputs-*/runs/*",
             },
             {
                 "Sid": "PassWorkflowRole",

@@ -61,7 +61,21 @@ def ensure_deployment() -> None:
     """Make sure the table and the data-encryption keyring exist."""
     services = get_services()
     ensure_table(services.settings)
+    ensure_outputs_bucket(services.settings)
     ensure_keyring(services.secrets, services.settings.data_keys_secret_id)
+
+
+def ensure_outputs_bucket(settings: Settings) -> None:
+    """Create the private bucket for large step outputs unless it exists (the local stack; a
+    deployed stack's template creates it)."""
+    import boto3
+
+    client = boto3.client("s3")
+    try:
+        client.create_bucket(Bucket=settings.outputs_bucket)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
 
 
 def store_dev_keys(client_id: str, client_secret: str) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 if TYPE_CHECKING:
     import boto3
     from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_s3.client import S3Client
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
     from mypy_boto3_stepfunctions.client import SFNClient
 
@@ -91,6 +92,18 @@ def secretsmanager() -> SecretsManagerClient:
             return session.client("secretsmanager")
 
     client: SecretsManagerClient = _get("secretsmanager", build)
+    return client
+
+
+def s3() -> S3Client:
+    """The S3 client (large step outputs)."""
+
+    def build() -> Any:
+        session = _session()
+        with _build_lock:
+            return session.client("s3")
+
+    client: S3Client = _get("s3", build)
     return client
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from chalicelib.adapters import public_http
 from chalicelib.adapters.connections import CredentialRepository
+from chalicelib.adapters.output_store import OutputStore, is_reference
 from chalicelib.adapters.run_repository import RunRepository
 from chalicelib.adapters.upstream import Clock, RetryPolicy, UpstreamResponse
 from chalicelib.adapters.workflow_repository import WorkflowRepository
@@ -34,6 +35,7 @@ from chalicelib.domain.workflows.model import (
     HttpStep,
     RequestStep,
     ResponseStep,
+    Step,
     WorkflowDefinition,
 )
 from chalicelib.domain.workflows.records import StepRecord, StepStatus
@@ -44,8 +46,6 @@ from chalicelib.services.user_tokens import VerifiedUser
 
 log = logging.getLogger("tether.workflows")
 
-# A step's output travels in the state document (Step Functions allows 256 KB in all).
-MAX_STEP_OUTPUT_BYTES = 128 * 1024
 HTTP_STEP_TIMEOUT_SECONDS = 20.0
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 TRANSIENT_CODES = frozenset(
@@ -79,6 +79,7 @@ class RunnerPorts:
     credentials: CredentialRepository
     project_configs: ProjectConfigCache
     upstream_clock: Clock
+    outputs: OutputStore
     clock: Callable[[], float] = time.time
 
 
@@ -98,6 +99,8 @@ def handle(ports: RunnerPorts, event: dict[str, Any]) -> dict[str, Any]:
         return {}
     definition = _definition(ports.workflows, project_id, workflow_id, version)
     step = definition.step(str(event.get("stepId")))
+    if step is not None:
+        state = _with_stored_outputs(ports.outputs, state, step)
     context = templates.template_context(state)
     try:
         if action == "evaluate_condition" and isinstance(step, ConditionStep):
@@ -164,6 +167,9 @@ def _run_step(
         log.exception("step %s of run %s failed unexpectedly", step.id, run_id)
         record("FAILED", None, {"code": "internal_error", "message": f"Unexpected {type(exc).__name__}."}, None)
         raise
+    if _json_size(output) > ports.settings.large_output_bytes:
+        suffix = "" if index is None else f"-{index}"
+        output = ports.outputs.put(f"runs/{project_id}/{run_id}/{step.id}{suffix}.json", output)
     record("SUCCEEDED", output, None, status)
     return {"output": output, "status": status}
 
@@ -291,15 +297,37 @@ def _classified(step_id: str, status: int, output: Any) -> tuple[int, Any]:
         raise _Transient(f"Step {step_id}: the API answered {status}.", "upstream_error", status, output)
     if status >= 400:
         raise _Permanent(f"Step {step_id}: the API answered {status}.", "upstream_error", status, output)
-    size = len(json.dumps(output, separators=(",", ":")).encode())
-    if size > MAX_STEP_OUTPUT_BYTES:
-        raise _Permanent(
-            f"Step {step_id}: the answer ({size} bytes as JSON) is over the step output limit "
-            f"({MAX_STEP_OUTPUT_BYTES} bytes).",
-            "step_output_too_large",
-            status,
-        )
     return status, output
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _with_stored_outputs(outputs: OutputStore, state: dict[str, Any], step: Step) -> dict[str, Any]:
+    """The state with the large outputs this step's templates read put back in place of their
+    references (only those: a run may hold many)."""
+    wanted = _referenced_step_ids(step)
+    changed = dict(state)
+    for group in ("steps", "outerSteps"):
+        results = state.get(group)
+        if not isinstance(results, dict):
+            continue
+        fixed = dict(results)
+        for step_id, result in results.items():
+            if step_id in wanted and isinstance(result, dict) and is_reference(result.get("output")):
+                fixed[step_id] = {**result, "output": outputs.get(result["output"])}
+        changed[group] = fixed
+    return changed
+
+
+def _referenced_step_ids(step: Step) -> set[str]:
+    found: set[str] = set()
+    for _, text in templates.iter_strings(step.to_dict(), "$"):
+        if templates.has_template(text):
+            for expression in templates.parse(text).expressions:
+                found.update(templates.step_references(expression))
+    return found
 
 
 def _parsed(response: UpstreamResponse) -> Any:

@@ -3,6 +3,7 @@ read task history."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.adapters.connections import CredentialRepository
+from chalicelib.adapters.output_store import OutputStore, is_reference
 from chalicelib.adapters.repositories import UserRepository
 from chalicelib.adapters.run_repository import RunRepository
 from chalicelib.adapters.state_machines import StateMachines, SyncOutcome, SyncTimedOut
@@ -69,6 +71,7 @@ class RunPorts:
     state_machines: StateMachines
     credentials: CredentialRepository
     users: UserRepository
+    outputs: OutputStore
     clock: Callable[[], float] = time.time
 
 
@@ -304,6 +307,7 @@ def get_run(ports: RunPorts, project_id: str, run_id: str) -> tuple[RunRecord, l
     if found is None:
         raise NotFound("No run with this id in this project.", code="run_not_found")
     run, steps = found
+    steps = [_with_stored_output(ports, step) for step in steps]
     if run.status == "RUNNING" and run.execution_arn:
         try:
             described = ports.state_machines.describe_execution(run.execution_arn)
@@ -321,8 +325,18 @@ def get_run(ports: RunPorts, project_id: str, run_id: str) -> tuple[RunRecord, l
                 ports.runs.finish(project_id, run_id, "FAILED", utc_now_iso(), error)
             found = ports.runs.get(project_id, run_id)
             assert found is not None
-            run, steps = found
+            run = found[0]
     return run, steps
+
+
+def _with_stored_output(ports: RunPorts, step: StepRecord) -> StepRecord:
+    """The step with a large output read back from S3 (the record holds a reference)."""
+    if not is_reference(step.output):
+        return step
+    try:
+        return dataclasses.replace(step, output=ports.outputs.get(step.output))
+    except TetherError:
+        return step  # expired or unreadable: show the reference rather than fail the read
 
 
 def list_runs(

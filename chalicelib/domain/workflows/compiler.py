@@ -9,7 +9,8 @@ step ids cannot, so they never collide):
   `BackoffRate`, `JitterStrategy: FULL` and `MaxAttempts` = attempts - 1 (ASL counts retries;
   the default is 5 attempts, a step's `retry` overrides it).
 - `condition`: a native `Choice` state `<id>` when every comparison reads a plain path
-  (`steps.a.status`, `trigger.payload.kind`; no index, no function, no quoted name) against a
+  (`steps.a.status`, `trigger.payload.kind`; no index, no function, no quoted name, and not a
+  step's `output`, which may be a reference to a large output stored in S3) against a
   literal string, number, boolean or null, with an operator ASL has (not `contains`, and `gt`...
   only with numbers). Each rule is guarded with `IsPresent` and a type test so it means exactly
   what `conditions.evaluate` means. Any other condition becomes a `Task` `<id>` in which the
@@ -17,12 +18,12 @@ step ids cannot, so they never collide):
   `<id>.Choice` on that boolean. moto's `Choice` ignores indexed paths; this split never
   sends one there.
 - `fan_out`: a `Map` state `<id>` (inline `ItemProcessor`, `MaxConcurrency`). `ItemsPath` is the
-  plain path of `over`, or, when `over` is any other expression, `$.steps.<id>.items` filled by a
-  runner `Task` `<id>.Items` just before. Each iteration starts from `ItemSelector`:
-  `item`/`index` (`$$.Map.Item.Value`/`Index`), `trigger`, `user`, `settings`, `run`, an empty
-  `steps`, and `outerSteps` with only the outside steps the body reads. The iteration ends in a
-  `Pass` `<id>.Done` that outputs its `steps`, so `$.steps.<id>.output` is a list of
-  `{<inner id>: {output, status}}`.
+  plain path of `over` (which is never a step's output), or, when `over` is any other
+  expression, `$.steps.<id>.items` filled by a runner `Task` `<id>.Items` just before. Each
+  iteration starts from `ItemSelector`: `item`/`index` (`$$.Map.Item.Value`/`Index`), `trigger`,
+  `user`, `settings`, `run`, an empty `steps`, and `outerSteps` with only the outside steps the
+  body reads. The iteration ends in a `Pass` `<id>.Done` that outputs its `steps`, so
+  `$.steps.<id>.output` is a list of `{<inner id>: {output, status}}`.
 - `delay`: a `Wait` state `<id>` with `Seconds`.
 - `response`: a `Pass` `<id>` putting `{status, body}` at `$.response` when neither holds a
   template, else a runner `Task` `<id>` that resolves them into `$.response`.
@@ -236,7 +237,8 @@ def _holds_template(value: Any) -> bool:
 
 
 def _plain_path(value: Any, scope: _Scope) -> str | None:
-    """The JSONPath of a lone template that is a chain of plain names (`steps.a.output.x`), else None."""
+    """The JSONPath of a lone template that is a chain of plain names (`trigger.payload.kind`,
+    `steps.a.status`; not a step's output, which the runner reads), else None."""
     if not isinstance(value, str) or not templates.has_template(value):
         return None
     template = templates.parse(value)
@@ -253,7 +255,9 @@ def _plain_path(value: Any, scope: _Scope) -> str | None:
     if names[0] not in templates.ROOT_NAMES:
         return None
     if names[0] == "steps":
-        if len(names) < 2:
+        # A step's status is always in the state; its output may be a reference to a large
+        # output stored in S3, which only the runner resolves.
+        if len(names) < 3 or names[2] != "status":
             return None
         return ".".join([scope.step_path(names[1]), *names[2:]])
     return "$." + ".".join(names)
