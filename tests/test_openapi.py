@@ -44,6 +44,7 @@ NOT_HTTP_CODES = {
     "destination_unreachable": "an http step's network failure: recorded in the run's step",
     "invalid_url": "an http step's URL: recorded in the run's step",
     "response_too_large": "an http step's oversized answer: recorded in the run's step",
+    "output_store_unavailable": "S3 failed to keep or return a large step output: a transient step failure",
     "bad_request": "default of BadRequest; every raise names its own code",
     "unauthorized": "default of Unauthorized; every raise names its own code",
     "forbidden": "default of Forbidden; every raise names its own code",

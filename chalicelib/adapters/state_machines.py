@@ -22,6 +22,13 @@ THROTTLING_CODES = frozenset({"ThrottlingException", "TooManyRequestsException",
 START_ATTEMPTS = 5
 
 
+class StateMachineBusy(TetherError):
+    """Step Functions kept throttling after the retries allowed: the caller should retry later."""
+
+    status = 429
+    code = "workflow_engine_busy"
+
+
 class StateMachineUnavailable(TetherError):
     """Step Functions refused or could not be reached."""
 
@@ -151,7 +158,7 @@ def _engine_error(operation: str, exc: ClientError) -> TetherError:
     code = _code(exc)
     log.error("Step Functions %s failed: %s", operation, code)
     if code in THROTTLING_CODES:
-        return StateMachineUnavailable("The workflow engine is busy; try again shortly.")
+        return StateMachineBusy("The workflow engine is throttling new runs; try again shortly.")
     return UpstreamError(f"The workflow engine refused the request ({code}).", code="workflow_engine_error")
 
 

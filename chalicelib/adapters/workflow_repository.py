@@ -198,6 +198,17 @@ class WorkflowRepository:
             return str(existing["runId"]) if existing is not None else run_id
         return None
 
+    def release_trigger(self, project_id: str, user_id: str, workflow_id: str, claim_hash: str, run_id: str) -> None:
+        """Undo a claim whose run could not start, so the caller's retry can start it."""
+        try:
+            self._table.delete_item(
+                Key=keys.trigger_claim(project_id, user_id, workflow_id, claim_hash).as_item(),
+                ConditionExpression=Attr("runId").eq(run_id),
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise storage_error(exc) from None
+
     # ---- plumbing ---------------------------------------------------------------------------
 
     def _get_item(self, key: keys.Key) -> dict[str, Any] | None:

@@ -100,7 +100,10 @@ def handle(ports: RunnerPorts, event: dict[str, Any]) -> dict[str, Any]:
     definition = _definition(ports.workflows, project_id, workflow_id, version)
     step = definition.step(str(event.get("stepId")))
     if step is not None:
-        state = _with_stored_outputs(ports.outputs, state, step)
+        try:
+            state = _with_stored_outputs(ports.outputs, state, step)
+        except TetherError as error:
+            raise TetherTransientError(f"Step {step.id}: {error.message}") from None
     context = templates.template_context(state)
     try:
         if action == "evaluate_condition" and isinstance(step, ConditionStep):
@@ -169,7 +172,16 @@ def _run_step(
         raise
     if _json_size(output) > ports.settings.large_output_bytes:
         suffix = "" if index is None else f"-{index}"
-        output = ports.outputs.put(f"runs/{project_id}/{run_id}/{step.id}{suffix}.json", output)
+        try:
+            output = ports.outputs.put(f"runs/{project_id}/{run_id}/{step.id}{suffix}.json", output)
+        except TetherError as error:
+            record(
+                "FAILED" if attempt + 1 >= max_attempts else "RUNNING",
+                None,
+                {"code": error.code, "message": error.message},
+                status,
+            )
+            raise TetherTransientError(f"Step {step.id}: {error.message}") from None
     record("SUCCEEDED", output, None, status)
     return {"output": output, "status": status}
 

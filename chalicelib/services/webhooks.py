@@ -81,6 +81,7 @@ def receive(ports: WebhookPorts, delivery: Delivery, now: float) -> dict[str, An
         },
     }
     run_id = workflow_runs.new_run_id()
+    claim: str | None = None
     if delivery_id is not None:
         claim = hashlib.sha256(f"webhook\n{delivery.hook_id}\n{delivery_id}".encode()).hexdigest()
         earlier = ports.runs.workflows.claim_trigger(
@@ -88,7 +89,13 @@ def receive(ports: WebhookPorts, delivery: Delivery, now: float) -> dict[str, An
         )
         if earlier is not None:
             return {"runIds": [earlier]}
-    workflow_runs.start_run(ports.runs, workflow, user_id, trigger, run_id=run_id)
+    try:
+        workflow_runs.start_run(ports.runs, workflow, user_id, trigger, run_id=run_id)
+    except TetherError:
+        # Recorded as failed to start; the sender's retry of this delivery may start it.
+        if claim is not None:
+            ports.runs.workflows.release_trigger(workflow.project_id, user_id, workflow.id, claim, run_id)
+        raise
     return {"runIds": [run_id]}
 
 

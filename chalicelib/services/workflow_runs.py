@@ -145,7 +145,9 @@ def trigger_event(
     """Run every enabled `app_event` workflow subscribed to the event, for this user.
 
     With an idempotency key, each workflow starts at most once for that key (24 hours): a repeat
-    answers the run ids of the first delivery."""
+    answers the run ids of the first delivery. When a run cannot start (Step Functions throttling
+    after retries: 429), it is recorded as failed to start and the error is raised; the caller's
+    retry with the same key starts only the workflows that did not start."""
     name, payload = _parse_event(body)
     key_hash = _claim_hash("event", _check_idempotency_key(idempotency_key)) if idempotency_key else None
     run_ids: list[str] = []
@@ -162,7 +164,11 @@ def trigger_event(
         try:
             start_run(ports, workflow, user_id, {"type": "app_event", "event": name, "payload": payload}, run_id=run_id)
         except TetherError as error:
+            # Recorded as failed to start; with a key, the claim is released so a retry starts it.
             failures.append(error)
+            if key_hash is not None:
+                ports.workflows.release_trigger(project_id, user_id, workflow.id, key_hash, run_id)
+            continue
         run_ids.append(run_id)
     if failures:
         raise failures[0]
