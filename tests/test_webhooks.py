@@ -229,3 +229,13 @@ def test_deleting_the_workflow_or_its_webhook_trigger_retires_the_url(
     path, secret = create_hook(api, project, secret_watch)
     assert api.call("DELETE", f"/projects/{project.id}/workflows/order-paid", headers=project.admin).status == 204
     assert deliver(api, path, secret, {"customer": {"id": "a"}}).status == 404
+
+
+def test_a_delivery_too_large_for_a_run_is_a_413_and_starts_nothing(
+    engine: None, api: Api, project: ProjectHandle, sandbox: WordPressSandbox, secret_watch: SecretWatch
+) -> None:
+    connect(api, project, sandbox, "alice")
+    path, secret = create_hook(api, project, secret_watch)
+    answer = deliver(api, path, secret, {"customer": {"id": "alice"}, "blob": "x" * 300_000})
+    assert (answer.status, answer.json["code"]) == (413, "payload_too_large")
+    assert runs(api, project) == []

@@ -21,7 +21,14 @@ from chalicelib.adapters.state_machines import StateMachines, SyncOutcome, SyncT
 from chalicelib.adapters.workflow_repository import WorkflowRepository
 from chalicelib.config import Settings
 from chalicelib.domain.clock import utc_now_iso
-from chalicelib.domain.errors import BadRequest, Forbidden, IntegrationNotConnected, NotFound, TetherError
+from chalicelib.domain.errors import (
+    BadRequest,
+    Forbidden,
+    IntegrationNotConnected,
+    NotFound,
+    PayloadTooLarge,
+    TetherError,
+)
 from chalicelib.domain.models import CREDENTIAL_VALID
 from chalicelib.domain.workflows.compiler import initial_state
 from chalicelib.domain.workflows.records import RUN_STATUSES, DeployedWorkflow, RunRecord, StepRecord
@@ -33,6 +40,8 @@ MAX_EVENT_NAME_CHARS = 200
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 IDEMPOTENCY_SECONDS = 24 * 3600
 DAY_SECONDS = 24 * 3600
+# Step Functions takes at most 256 KB of execution input; the steps' results need room too.
+MAX_EXECUTION_INPUT_BYTES = 200 * 1024
 
 
 class _RunError(TetherError):
@@ -408,7 +417,7 @@ def _execution_input(
 ) -> str:
     user = ports.users.find(workflow.project_id, user_id)
     state = ports.workflows.user_state(workflow.project_id, user_id, workflow.id)
-    return json.dumps(
+    text = json.dumps(
         initial_state(
             run_id=run_id,
             trigger=trigger,
@@ -417,6 +426,12 @@ def _execution_input(
         ),
         separators=(",", ":"),
     )
+    if len(text.encode()) > MAX_EXECUTION_INPUT_BYTES:
+        raise PayloadTooLarge(
+            f"The trigger's input is over {MAX_EXECUTION_INPUT_BYTES // 1024} KB with the user's metadata "
+            "and settings; a run cannot start with it."
+        )
+    return text
 
 
 def _record_start_failure(ports: RunPorts, record: RunRecord, error: TetherError) -> None:
