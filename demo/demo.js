@@ -126,6 +126,77 @@
     }
   }
 
+  // The demo user's latest workflow runs with their steps, from the demo server (dev-only: it
+  // reads them in-process for this user only; the project secret key never reaches the page).
+  async function latestRuns() {
+    const response = await fetch("/demo/runs", { headers: { Accept: "application/json" } });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.message || ("HTTP " + response.status));
+    return body.runs || [];
+  }
+
+  const RUN_POLL_MS = 300;
+  const RUN_WAIT_MS = 30000;
+
+  function brief(value) {
+    const text = JSON.stringify(value, null, 1);
+    return text && text.length > 600 ? text.slice(0, 600) + "\n…" : text;
+  }
+
+  function renderRun(run) {
+    $("run").hidden = false;
+    $("run-id").textContent = run.id;
+    $("run-status").textContent = run.status;
+    $("run-status").className = run.status === "SUCCEEDED" ? "ok" : run.status === "FAILED" ? "error" : "";
+    const list = $("run-steps");
+    list.textContent = "";
+    for (const step of run.steps || []) {
+      const item = document.createElement("li");
+      item.dataset.stepId = step.id;
+      item.dataset.status = step.status;
+      const head = document.createElement("div");
+      head.className = "step-head";
+      head.textContent = step.id + ": " + step.status + " (HTTP " + step.httpStatus + ", attempts " + step.attempts + ")";
+      const input = document.createElement("pre");
+      input.className = "step-input";
+      input.textContent = "input: " + brief(step.input);
+      const output = document.createElement("pre");
+      output.className = "step-output";
+      output.textContent = "output: " + brief(step.output);
+      item.append(head, input, output);
+      list.appendChild(item);
+    }
+  }
+
+  function sleep(ms) {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  async function publishArticle(event) {
+    event.preventDefault();
+    show("event-result", "Sending the event…");
+    try {
+      const before = new Set((await latestRuns()).map((run) => run.id));
+      await paragon.event("article.published", { title: $("article-title").value, body: $("article-body").value });
+      // paragon.event answers nothing; Tether records a run before it answers the event, so the
+      // new run (the one not listed before) is there at once, or no workflow ran for this user.
+      let run = (await latestRuns()).find((candidate) => !before.has(candidate.id));
+      if (!run) throw new Error("No run started: connect WordPress.com first (and keep the workflow enabled).");
+      const deadline = Date.now() + RUN_WAIT_MS;
+      renderRun(run);
+      while (run.status === "RUNNING") {
+        if (Date.now() > deadline) throw new Error("The run is still running; reload to see it end.");
+        await sleep(RUN_POLL_MS);
+        run = (await latestRuns()).find((candidate) => candidate.id === run.id) || run;
+        renderRun(run);
+      }
+      show("event-result", "Run " + run.status.toLowerCase() + ".", run.status === "SUCCEEDED" ? "ok" : "error");
+      if (run.status === "SUCCEEDED" && $("site").value) await listPosts();
+    } catch (error) {
+      show("event-result", errorText(error), "error");
+    }
+  }
+
   async function start() {
     $("api-url").textContent = config.apiUrl;
     $("user-id").textContent = config.userId;
@@ -142,6 +213,7 @@
     $("disconnect").addEventListener("click", disconnect);
     $("list-sites").addEventListener("click", listSites);
     $("post-form").addEventListener("submit", createPost);
+    $("event-form").addEventListener("submit", publishArticle);
     $("site").addEventListener("change", () => listPosts().catch((e) => show("post-result", errorText(e), "error")));
     try {
       await refreshUser();

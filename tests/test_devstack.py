@@ -48,6 +48,9 @@ NODE_CONNECT_USER = "node-sdk-connect-user"
 NODE_DENY_USER = "node-sdk-deny-user"
 # Connected before the Node tests run, for the proxy snippets (tests/node/proxy.test.mjs).
 NODE_PROXY_USER = "node-sdk-proxy-user"
+# Connected before the Node tests run, for the workflows (tests/node/workflows.test.mjs).
+NODE_WORKFLOW_USER = "node-sdk-workflow-user"
+NODE_WORKFLOW_OTHER_USER = "node-sdk-workflow-other-user"
 HTTP_TIMEOUT = 10
 NODE_TIMEOUT_S = 120
 # The page the Node tests' window shim pretends to be (tests/node/shim.mjs: SDK_PAGE_ORIGIN).
@@ -167,6 +170,9 @@ def node_run(stack: StackUnderTest, tmp_path_factory: pytest.TempPathFactory) ->
         pytest.skip(reason)
     proxy_token = stack.token(NODE_PROXY_USER)
     connect_over_http(stack.api_url, stack.project_id, proxy_token)
+    workflow_token, other_workflow_token = stack.token(NODE_WORKFLOW_USER), stack.token(NODE_WORKFLOW_OTHER_USER)
+    connect_over_http(stack.api_url, stack.project_id, workflow_token)
+    connect_over_http(stack.api_url, stack.project_id, other_workflow_token, wpcom_user="bobortega")
     env = {
         **os.environ,
         "TETHER_API_URL": stack.api_url,
@@ -176,6 +182,9 @@ def node_run(stack: StackUnderTest, tmp_path_factory: pytest.TempPathFactory) ->
         "TETHER_CONNECT_USER_TOKEN": stack.token(NODE_CONNECT_USER),
         "TETHER_DENY_USER_TOKEN": stack.token(NODE_DENY_USER),
         "TETHER_PROXY_USER_TOKEN": proxy_token,
+        "TETHER_PROJECT_SECRET_KEY": stack.state["projectSecretKey"],
+        "TETHER_WORKFLOW_USER_TOKEN": workflow_token,
+        "TETHER_WORKFLOW_OTHER_USER_TOKEN": other_workflow_token,
     }
     results = tmp_path_factory.mktemp("node-results") / "results.jsonl"
     return run_node_tests(NODE_DIR, env, results, timeout=NODE_TIMEOUT_S)
@@ -223,6 +232,41 @@ def test_logs_hold_no_tokens_or_keys(stack: StackUnderTest, node_run: NodeRun) -
     assert len(pem_body) >= 10
     leaked = [line for line in pem_body if line in logs]
     assert not leaked, f"{len(leaked)} line(s) of the signing key are in the logs"
+
+
+def test_the_dev_project_has_the_demo_workflow(stack: StackUnderTest) -> None:
+    assert stack.state["workflows"] == ["post-articles"]
+    admin = bearer(stack.state["projectSecretKey"])
+    response = requests.get(sdk_url(stack, "/workflows/post-articles"), headers=admin, timeout=HTTP_TIMEOUT)
+    assert response.status_code == 200, response.text
+    deployed = response.json()
+    assert deployed["trigger"] == {"type": "app_event", "event": "article.published"}
+    assert deployed["defaultEnabled"] is True
+    assert [step["id"] for step in deployed["steps"]] == ["sites", "post"]
+
+
+def test_demo_runs_shows_the_demo_users_runs_only(stack: StackUnderTest, node_run: NodeRun) -> None:
+    """The demo page's dev-only run view: other users' runs (the Node tests made some) stay out."""
+    admin = bearer(stack.state["projectSecretKey"])
+    everyone = requests.get(sdk_url(stack, "/runs"), headers=admin, timeout=HTTP_TIMEOUT).json()["runs"]
+    assert {run["userId"] for run in everyone} >= {NODE_WORKFLOW_USER, NODE_WORKFLOW_OTHER_USER}
+    response = requests.get(f"{stack.api_url}/demo/runs", timeout=HTTP_TIMEOUT)
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == {"runs": []}
+    token = stack.token("demo-user")
+    connect_over_http(stack.api_url, stack.project_id, token, wpcom_user="bobortega")
+    triggered = requests.post(
+        f"{stack.api_url}/projects/{stack.project_id}/sdk/events/trigger",
+        json={"name": "article.published", "payload": {"title": "From the demo user", "body": "x"}},
+        headers=bearer(token),
+        timeout=HTTP_TIMEOUT,
+    )
+    assert triggered.status_code == 201, triggered.text
+    [run_id] = triggered.json()["runIds"]
+    [shown] = requests.get(f"{stack.api_url}/demo/runs", timeout=HTTP_TIMEOUT).json()["runs"]
+    assert (shown["id"], shown["userId"], shown["workflowId"]) == (run_id, "demo-user", "post-articles")
+    assert "steps" in shown
 
 
 def test_wpcom_origin_points_the_stack_elsewhere(tmp_path: Path) -> None:

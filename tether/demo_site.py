@@ -2,19 +2,28 @@
 
 Local stack only: it hands out a user token for the dev project's demo user to whoever loads
 the page, which is fine on loopback and nowhere else.
+
+`/demo/runs` shows the page the demo user's latest workflow runs with their steps. The demo server
+reads them in-process (the same use case as the admin runs API) and answers only the demo user's
+runs in the dev project: the project secret key never leaves the server, and the page learns
+nothing its own user token could not already cause or see.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tether.tokens import sign_user_token
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 SDK_BUNDLE = DEMO_DIR / "node_modules" / "@useparagon" / "connect" / "dist" / "src" / "index.js"
 DEMO_USER = "demo-user"
+# How many of the demo user's latest runs `/demo/runs` shows.
+DEMO_RUNS_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,8 @@ class DemoSite:
     api_url: str
     project_id: str
     private_key_pem: str = field(repr=False)
+    # The demo user's latest runs, newest first, each with its steps (see `demo_user_runs`).
+    runs: Callable[[], list[dict[str, Any]]] | None = field(default=None, repr=False)
 
     def get(self, path: str) -> DemoFile | None:
         """The response for a `/demo...` path, or None when the path is not the demo's."""
@@ -49,11 +60,34 @@ class DemoSite:
             }
             body = f"window.TETHER_DEMO = {json.dumps(config)};\n".encode()
             return DemoFile(200, "text/javascript; charset=utf-8", body)
+        if path == "/demo/runs" and self.runs is not None:
+            return self._runs()
         if path == "/demo/paragon-connect.js":
             return _sdk_bundle()
         if path.startswith("/demo/"):
             return DemoFile(404, "text/plain; charset=utf-8", b"Not found.\n")
         return None
+
+    def _runs(self) -> DemoFile:
+        from chalicelib.domain.errors import TetherError
+
+        assert self.runs is not None
+        body: dict[str, Any]
+        try:
+            status, body = 200, {"runs": self.runs()}
+        except TetherError as error:
+            status, body = error.status, {"message": error.message, "code": error.code}
+        return DemoFile(status, "application/json", json.dumps(body).encode())
+
+
+def demo_user_runs(project_id: str) -> list[dict[str, Any]]:
+    """The demo user's latest runs in the project, newest first, each with its steps."""
+    from chalicelib.services import workflow_runs
+    from chalicelib.wiring import get_services
+
+    ports = get_services().run_ports
+    runs, _ = workflow_runs.list_runs(ports, project_id, {"userId": DEMO_USER}, DEMO_RUNS_SHOWN)
+    return [workflow_runs.run_view(*workflow_runs.get_run(ports, project_id, run.id)) for run in runs]
 
 
 def _file(path: Path, content_type: str) -> DemoFile:

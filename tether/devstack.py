@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tether.demo_site import DemoSite
+from tether.demo_site import DEMO_DIR, DemoSite, demo_user_runs
 from tether.local_server import LocalApiServer
 from wpcom_sandbox.server import WordPressSandbox
 
+# The demo workflows deployed to the dev project, one definition per file (the file name is its id).
+DEMO_WORKFLOWS_DIR = DEMO_DIR / "workflows"
 LOCAL_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "local-stack",
     "AWS_SECRET_ACCESS_KEY": "local-stack",
@@ -32,12 +34,14 @@ class DevStack:
     state: dict[str, Any]
     _mock: Any = field(repr=False)
     _unserialize: Callable[[], None] = field(repr=False, default=lambda: None)
+    _uninstall_lambda: Callable[[], None] = field(repr=False, default=lambda: None)
 
     def stop(self) -> None:
-        """Stop the servers and the AWS mock."""
+        """Stop the servers, the in-process step runner and the AWS mock."""
         self.api.stop()
         if self.sandbox is not None:
             self.sandbox.stop()
+        self._uninstall_lambda()
         self._unserialize()
         self._mock.stop()
 
@@ -63,14 +67,29 @@ def start_dev_stack(
     mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
     mock.start()
     unserialize = serialize_moto_calls()
+    uninstall_lambda = _run_step_runner_in_process()
     try:
         stack = _start_servers(mock, host, port, wpcom_origin, wpcom_port, state_file, extra_origins)
     except BaseException:
+        uninstall_lambda()
         unserialize()
         mock.stop()
         raise
     stack._unserialize = unserialize
+    stack._uninstall_lambda = uninstall_lambda
     return stack
+
+
+def _run_step_runner_in_process() -> Callable[[], None]:
+    """moto runs the workflows' state machines (`execute_state_machine`); their step runner Lambda
+    is answered in this process. Returns the function that undoes it."""
+    from app import step_runner
+    from chalicelib.config import get_settings, reset_settings
+    from tether import local_lambda
+
+    timeout = get_settings().workflow_sync_timeout_seconds
+    reset_settings()  # read again once the stack has set its environment
+    return local_lambda.install({"step_runner": step_runner}, sync_timeout=timeout)
 
 
 def serialize_moto_calls() -> Callable[[], None]:
@@ -140,6 +159,7 @@ def _start_servers(
     # The demo page is served from the API's own origin.
     origins = canonical_origins([api.url, *extra_origins])
     set_allowed_origins(services.projects, created.project.id, origins)
+    state["workflows"] = deploy_demo_workflows(created.project.id)
     state.update(
         {
             "allowedOrigins": list(origins),
@@ -149,13 +169,29 @@ def _start_servers(
             "signingPrivateKeyPem": private_pem,
         }
     )
-    api.serve_demo(DemoSite(api.url, created.project.id, private_pem))
+    project_id = created.project.id
+    api.serve_demo(DemoSite(api.url, project_id, private_pem, runs=lambda: demo_user_runs(project_id)))
     if sandbox is not None:
         sandbox.start()
     api.start()
     if state_file is not None:
         write_state_file(state_file, state)
     return DevStack(api, sandbox, state, mock)
+
+
+def deploy_demo_workflows(project_id: str) -> list[str]:
+    """Deploy every definition in demo/workflows/ to the project; return their ids."""
+    from chalicelib.domain.clock import utc_now_iso
+    from chalicelib.services.workflows import deploy_workflow
+    from chalicelib.wiring import get_services
+
+    deployed = []
+    for path in sorted(DEMO_WORKFLOWS_DIR.glob("*.json")):
+        deployment = deploy_workflow(
+            get_services().workflow_ports, project_id, path.stem, json.loads(path.read_text()), utc_now_iso()
+        )
+        deployed.append(deployment.workflow.id)
+    return deployed
 
 
 def write_state_file(path: Path, state: dict[str, Any]) -> None:

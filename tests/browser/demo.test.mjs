@@ -1,7 +1,8 @@
 // Drives the local stack's demo page (`{apiUrl}/demo/`, the real @useparagon/connect SDK as end
 // user `demo-user`) in headless Chromium: the plain errors it shows before connecting, connecting
 // WordPress.com through the SDK's popup (oauth-nonce page, sandbox consent page, OAuth callback),
-// listing the sites, creating a post, and disconnecting again. The page's console is watched
+// listing the sites, creating a post, publishing an article through the demo workflow
+// (`paragon.event`, then the run and its steps on the page), and disconnecting again. The page's console is watched
 // throughout: an uncaught error, or an error the SDK logs that is not on the list of known harmless
 // ones below, fails the run.
 //
@@ -252,6 +253,36 @@ describe("demo page in headless Chromium", () => {
     await item.waitFor({ state: "visible" });
     assert.equal((await item.textContent()).trim(), `${title} (ID ${created[1]})`);
     await screenshot(page, "demo-post-created");
+  });
+
+  test("publishing an article sends the event and shows the workflow run with its steps", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const title = `Workflow article ${Date.now()} · naïve`;
+    await page.fill("#article-title", title);
+    await page.fill("#article-body", "Sent with paragon.event");
+    const sent = page.waitForRequest((r) => r.method() === "POST" && r.url().endsWith("/sdk/events/trigger"));
+    await page.click("#publish");
+    const event = JSON.parse((await sent).postData());
+    assert.deepEqual(event, { name: "article.published", payload: { title, body: "Sent with paragon.event" } });
+
+    const result = await waitForText(page, "#event-result", /^Run \w+\.$/, NAVIGATION_TIMEOUT_MS);
+    assert.equal(result, "Run succeeded.");
+    assert.equal(await textOf(page, "#run-status"), "SUCCEEDED");
+    const steps = await page.locator("#run-steps li").evaluateAll((items) =>
+      items.map((li) => ({
+        id: li.dataset.stepId,
+        status: li.dataset.status,
+        input: li.querySelector(".step-input").textContent,
+        output: li.querySelector(".step-output").textContent,
+      })),
+    );
+    assert.deepEqual(steps.map((s) => [s.id, s.status]), [["sites", "SUCCEEDED"], ["post", "SUCCEEDED"]]);
+    // The second step's path holds the first site's id (from the first step's output), its body the event's title.
+    assert.match(steps[1].input, /"path": "v1\.1\/sites\/\d+\/posts\/new"/);
+    assert.ok(steps[1].input.includes(JSON.stringify(title)), steps[1].input);
+    assert.ok(steps[1].output.includes(JSON.stringify(title)), steps[1].output);
+    // The article is on the first site (the one the form has selected), listed after the run.
+    await page.locator("#posts li", { hasText: title }).waitFor({ state: "visible" });
+    await screenshot(page, "demo-workflow-run");
   });
 
   test("Disconnect returns the demo user to not connected", { timeout: TEST_TIMEOUT_MS }, async () => {
