@@ -48,7 +48,7 @@ NODE_CONNECT_USER = "node-sdk-connect-user"
 NODE_DENY_USER = "node-sdk-deny-user"
 # Connected before the Node tests run, for the proxy snippets (tests/node/proxy.test.mjs).
 NODE_PROXY_USER = "node-sdk-proxy-user"
-# Connected before the Node tests run, for the workflows (tests/node/workflows.test.mjs).
+# The workflow tests' users (tests/node/workflows.test.mjs connects them through the SDK).
 NODE_WORKFLOW_USER = "node-sdk-workflow-user"
 NODE_WORKFLOW_OTHER_USER = "node-sdk-workflow-other-user"
 HTTP_TIMEOUT = 10
@@ -170,9 +170,6 @@ def node_run(stack: StackUnderTest, tmp_path_factory: pytest.TempPathFactory) ->
         pytest.skip(reason)
     proxy_token = stack.token(NODE_PROXY_USER)
     connect_over_http(stack.api_url, stack.project_id, proxy_token)
-    workflow_token, other_workflow_token = stack.token(NODE_WORKFLOW_USER), stack.token(NODE_WORKFLOW_OTHER_USER)
-    connect_over_http(stack.api_url, stack.project_id, workflow_token)
-    connect_over_http(stack.api_url, stack.project_id, other_workflow_token, wpcom_user="bobortega")
     env = {
         **os.environ,
         "TETHER_API_URL": stack.api_url,
@@ -183,8 +180,8 @@ def node_run(stack: StackUnderTest, tmp_path_factory: pytest.TempPathFactory) ->
         "TETHER_DENY_USER_TOKEN": stack.token(NODE_DENY_USER),
         "TETHER_PROXY_USER_TOKEN": proxy_token,
         "TETHER_PROJECT_SECRET_KEY": stack.state["projectSecretKey"],
-        "TETHER_WORKFLOW_USER_TOKEN": workflow_token,
-        "TETHER_WORKFLOW_OTHER_USER_TOKEN": other_workflow_token,
+        "TETHER_WORKFLOW_USER_TOKEN": stack.token(NODE_WORKFLOW_USER),
+        "TETHER_WORKFLOW_OTHER_USER_TOKEN": stack.token(NODE_WORKFLOW_OTHER_USER),
     }
     results = tmp_path_factory.mktemp("node-results") / "results.jsonl"
     return run_node_tests(NODE_DIR, env, results, timeout=NODE_TIMEOUT_S)

@@ -4,14 +4,18 @@
 // request workflow's response step, and `enableWorkflow` / `disableWorkflow` decide whose events
 // run what. Runs are read back through the admin runs API.
 //
-// Environment: TETHER_API_URL, TETHER_PROJECT_ID, TETHER_PROJECT_SECRET_KEY (the admin API: deploy
-// the test's own workflows, read runs), and the tokens of two users no other test uses, each
-// already connected to a sandbox WordPress.com account through the real OAuth flow:
-// TETHER_WORKFLOW_USER_TOKEN and TETHER_WORKFLOW_OTHER_USER_TOKEN. Started by tests/test_devstack.py.
+// Both users connect first with the SDK's own headless `installIntegration` (the popup played over
+// HTTP by tests/node/popup.mjs, approving at the sandbox's consent page).
+//
+// Environment: TETHER_API_URL, TETHER_PROJECT_ID, TETHER_WPCOM_ORIGIN, TETHER_PROJECT_SECRET_KEY
+// (the admin API: deploy the test's own workflows, read runs), and the tokens of two users no other
+// test uses, not connected yet: TETHER_WORKFLOW_USER_TOKEN and TETHER_WORKFLOW_OTHER_USER_TOKEN.
+// Started by tests/test_devstack.py.
 
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 
+import { drivePopup } from "./popup.mjs";
 import { configureForTether, loadParagon, realSetTimeout, withTimeout } from "./shim.mjs";
 
 const API_URL = (process.env.TETHER_API_URL ?? "").replace(/\/+$/, "");
@@ -23,6 +27,7 @@ const OTHER_TOKEN = process.env.TETHER_WORKFLOW_OTHER_USER_TOKEN;
 const STEP_TIMEOUT_MS = 10_000;
 const RUN_TIMEOUT_MS = 20_000;
 const POLL_MS = 100;
+const CONNECT_TIMEOUT_MS = 20_000;
 
 // The demo workflow `tether dev` deploys (defaultEnabled: true).
 const DEMO_WORKFLOW = "post-articles";
@@ -83,6 +88,23 @@ async function newRuns(workflowId, before) {
   return (await runsOf(workflowId)).filter((run) => !known.has(run.id));
 }
 
+/** A real connect: the SDK's headless installIntegration, consent approved as `wpcomUser`. */
+async function connectWordPress(token, wpcomUser) {
+  configureForTether(paragon, API_URL);
+  await withTimeout(paragon.authenticate(PROJECT_ID, token), STEP_TIMEOUT_MS, "authenticate");
+  const driver = drivePopup({ decision: "approve", wpcomUser });
+  try {
+    const [installed] = await withTimeout(
+      Promise.all([paragon.installIntegration("wordpress", {}), driver.finished]),
+      CONNECT_TIMEOUT_MS,
+      `installIntegration as ${wpcomUser}`,
+    );
+    assert.equal(installed.credential.status, "VALID");
+  } finally {
+    driver.stop();
+  }
+}
+
 async function signIn(token) {
   configureForTether(paragon, API_URL);
   await withTimeout(paragon.authenticate(PROJECT_ID, token), STEP_TIMEOUT_MS, "authenticate");
@@ -99,9 +121,10 @@ function sdkWorkflowSetting(workflowId) {
 
 describe("workflows through the real SDK", () => {
   before(async () => {
+    assert.ok(process.env.TETHER_WPCOM_ORIGIN, "TETHER_WPCOM_ORIGIN");
     assert.ok(API_URL && PROJECT_ID && SECRET_KEY, "TETHER_API_URL, TETHER_PROJECT_ID, TETHER_PROJECT_SECRET_KEY");
     assert.ok(USER_TOKEN && OTHER_TOKEN, "TETHER_WORKFLOW_USER_TOKEN, TETHER_WORKFLOW_OTHER_USER_TOKEN");
-    // Deployed before any authenticate(): the SDK reads the workflow list once, when it signs in.
+    // Deployed before any authenticate(): the SDK reads the workflow list when it signs in.
     await admin("PUT", `/workflows/${SUMMARY_WORKFLOW}`, {
       name: "Site summary",
       integration: "wordpress",
@@ -129,6 +152,8 @@ describe("workflows through the real SDK", () => {
       trigger: { type: "app_event", event: OPT_IN_EVENT },
       steps: [{ id: "me", type: "request", method: "GET", path: "v1.1/me" }],
     });
+    await connectWordPress(USER_TOKEN, "alicebaker");
+    await connectWordPress(OTHER_TOKEN, "bobortega");
   });
 
   test("paragon.event runs the two-step workflow: the post is on the first site and the run shows both steps", async () => {
