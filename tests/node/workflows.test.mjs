@@ -2,7 +2,8 @@
 // whose step runner and state machines run locally: `paragon.event` runs the dev project's demo
 // workflow (`post-articles`, demo/workflows/post-articles.json), `paragon.workflow` answers a
 // request workflow's response step, and `enableWorkflow` / `disableWorkflow` decide whose events
-// run what. Runs are read back through the admin runs API.
+// run what, and `updateWorkflowUserSettings` reaches the templates. Runs are read back through
+// the admin runs API.
 //
 // Both users connect first with the SDK's own headless `installIntegration` (the popup played over
 // HTTP by tests/node/popup.mjs, approving at the sandbox's consent page).
@@ -35,6 +36,7 @@ const DEMO_WORKFLOW = "post-articles";
 const SUMMARY_WORKFLOW = "node-site-summary";
 const OPT_IN_WORKFLOW = "node-opt-in";
 const OPT_IN_EVENT = "node.note-created";
+const SETTINGS_WORKFLOW = "node-settings";
 
 const paragon = loadParagon();
 
@@ -151,6 +153,13 @@ describe("workflows through the real SDK", () => {
       defaultEnabled: false,
       trigger: { type: "app_event", event: OPT_IN_EVENT },
       steps: [{ id: "me", type: "request", method: "GET", path: "v1.1/me" }],
+    });
+    await admin("PUT", `/workflows/${SETTINGS_WORKFLOW}`, {
+      name: "Greets with the user's setting",
+      integration: "wordpress",
+      defaultEnabled: true,
+      trigger: { type: "request" },
+      steps: [{ id: "answer", type: "response", status: 200, body: { greeting: "{{ settings.greeting }}" } }],
     });
     await connectWordPress(USER_TOKEN, "alicebaker");
     await connectWordPress(OTHER_TOKEN, "bobortega");
@@ -277,5 +286,25 @@ describe("workflows through the real SDK", () => {
     for (const run of await newRuns(OPT_IN_WORKFLOW, before)) {
       assert.equal((await finished(run.id)).status, "SUCCEEDED");
     }
+  });
+
+  test("updateWorkflowUserSettings: the workflow's templates read the user's settings", async () => {
+    await signIn(USER_TOKEN);
+    assert.deepEqual(await paragon.workflow(SETTINGS_WORKFLOW, { body: {} }), { greeting: null });
+
+    const { errors } = await withTimeout(
+      paragon.updateWorkflowUserSettings("wordpress", SETTINGS_WORKFLOW, { greeting: "hej" }),
+      STEP_TIMEOUT_MS,
+      "updateWorkflowUserSettings",
+    );
+    assert.deepEqual(errors, []);
+    assert.deepEqual(sdkWorkflowSetting(SETTINGS_WORKFLOW), { enabled: true, settings: { greeting: "hej" } });
+    await signIn(USER_TOKEN); // the settings are Tether's, not only the SDK's
+    assert.deepEqual(sdkWorkflowSetting(SETTINGS_WORKFLOW).settings, { greeting: "hej" });
+    assert.deepEqual(await paragon.workflow(SETTINGS_WORKFLOW, { body: {} }), { greeting: "hej" });
+
+    // Settings are per user: the other user's run does not see them.
+    await signIn(OTHER_TOKEN);
+    assert.deepEqual(await paragon.workflow(SETTINGS_WORKFLOW, { body: {} }), { greeting: null });
   });
 });
