@@ -171,9 +171,9 @@ def install_probe(probe: RunnerProbe) -> Callable[[], None]:
                 record.aws_ops.append(name)
 
     def table(self: Any) -> Any:
-        # The app gives each thread a DynamoDB Table of its own. moto runs every execution on a
-        # new thread, so here each one builds a Table (tens of ms); a Lambda container reuses
-        # its thread and builds it once. Timed apart so the overhead can be read without it.
+        # The app gives each thread a DynamoDB Table of its own (tens of ms to build here). A
+        # Lambda container reuses its thread, and so do local_lambda's worker threads; timed
+        # apart so a regression to a Table per step shows, and the rest reads without it.
         record = probe.current()
         fresh = getattr(self._local, "table", None) is None
         started = time.perf_counter()

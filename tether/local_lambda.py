@@ -7,7 +7,9 @@ registered for every boto3 session created while they are installed, fill the ga
 - `before-send.lambda.Invoke` answers the invocation by calling the step runner in this process,
   reporting an exception the way Lambda does (`X-Amz-Function-Error: Unhandled` and
   `{"errorType", "errorMessage"}`), so the state machine's `Retry` and `Catch` see the same error
-  names as in AWS;
+  names as in AWS. The handler runs on a small pool of long-lived threads, each playing a warm
+  Lambda container that handles one invocation at a time (moto calls from a new thread for
+  every state; without the pool each step would rebuild its thread's AWS resources);
 - `before-call.sfn.StartSyncExecution` starts the execution and waits for it to end.
 """
 
@@ -18,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote
 
@@ -25,6 +28,8 @@ log = logging.getLogger("tether.local")
 
 Handler = Callable[[dict[str, Any], Any], Any]
 POLL_SECONDS = 0.02
+# Warm "containers" serving invocations; more concurrent invocations wait for one to be free.
+CONTAINERS = 16
 
 
 class _Body:
@@ -48,6 +53,8 @@ def install(functions: dict[str, Handler], sync_timeout: float | Callable[[], fl
     timeout = sync_timeout if callable(sync_timeout) else (lambda: float(sync_timeout))
     import botocore.handlers
 
+    containers = ThreadPoolExecutor(max_workers=CONTAINERS, thread_name_prefix="local-lambda")
+
     def on_invoke(request: Any, **_: Any) -> Any:
         from botocore.awsrequest import AWSResponse
 
@@ -58,7 +65,7 @@ def install(functions: dict[str, Handler], sync_timeout: float | Callable[[], fl
         body = request.body if isinstance(request.body, bytes) else (request.body or "{}").encode()
         headers: dict[str, str] = {}
         try:
-            reply = json.dumps(handler(json.loads(body or b"{}"), None)).encode()
+            reply = json.dumps(containers.submit(handler, json.loads(body or b"{}"), None).result()).encode()
         except Exception as error:  # noqa: BLE001 - Lambda reports any exception as a function error
             reply = json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}).encode()
             headers = {"X-Amz-Function-Error": "Unhandled"}
@@ -89,6 +96,7 @@ def install(functions: dict[str, Handler], sync_timeout: float | Callable[[], fl
             if handler in botocore.handlers.BUILTIN_HANDLERS:
                 botocore.handlers.BUILTIN_HANDLERS.remove(handler)
         boto3.DEFAULT_SESSION = None
+        containers.shutdown(wait=False)
 
     return uninstall
 
