@@ -5,6 +5,7 @@ from chalicelib.api.application import ThreadSafeChalice
 from chalicelib.api.connect import connect
 from chalicelib.api.middleware import access_log, default_accept, refuse_unencodable_text
 from chalicelib.api.proxy import proxy
+from chalicelib.api.schedule_dispatcher import dispatch_schedule
 from chalicelib.api.sdk import sdk
 from chalicelib.api.sdk_workflows import sdk_workflows
 from chalicelib.api.step_runner import run_step
@@ -25,3 +26,5 @@ for blueprint in (admin, users, workflow_admin, webhooks, sdk, sdk_workflows, co
     app.register_blueprint(blueprint)
 # The workflow step runner: a Lambda of its own, invoked by the workflows' state machines.
 step_runner = app.lambda_function(name="step_runner")(run_step)
+# The schedule dispatcher: EventBridge Scheduler invokes it on each tick of a scheduled workflow.
+schedule_dispatcher = app.lambda_function(name="schedule_dispatcher")(dispatch_schedule)

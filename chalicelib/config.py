@@ -41,6 +41,11 @@ class Settings:
     # Step outputs larger than this (bytes of JSON) are kept in S3, in this bucket.
     outputs_bucket: str = ""
     large_output_bytes: int = 128 * 1024
+    # Schedule triggers: the dispatcher Lambda EventBridge Scheduler invokes and the role it
+    # invokes it as (the deploy template sets both).
+    schedule_dispatcher_arn: str = ""
+    scheduler_role_arn: str = ""
+    schedule_page_size: int = 100  # users read per page when a tick fans out
     # Only the local stack may let http steps call loopback addresses.
     allow_loopback_http_steps: bool = False
     # A CA bundle for http steps instead of certifi's (a local test server's own certificate).
@@ -109,6 +114,11 @@ def get_settings() -> Settings:
         or f"arn:aws:lambda:{region}:{LOCAL_ACCOUNT}:function:tether-{stage}-step_runner",
         workflow_role_arn=os.environ.get("TETHER_WORKFLOW_ROLE_ARN")
         or f"arn:aws:iam::{LOCAL_ACCOUNT}:role/tether-{stage}-workflows",
+        schedule_dispatcher_arn=os.environ.get("TETHER_SCHEDULE_DISPATCHER_ARN")
+        or f"arn:aws:lambda:{region}:{LOCAL_ACCOUNT}:function:tether-{stage}-schedule_dispatcher",
+        scheduler_role_arn=os.environ.get("TETHER_SCHEDULER_ROLE_ARN")
+        or f"arn:aws:iam::{LOCAL_ACCOUNT}:role/tether-{stage}-scheduler",
+        schedule_page_size=min(max(1, _int("TETHER_SCHEDULE_PAGE_SIZE", 100)), 1000),
         run_history_days=max(1, _int("TETHER_RUN_HISTORY_DAYS", 30)),
         # API Gateway gives up after 29 s, like the proxy's deadline.
         workflow_sync_timeout_seconds=min(_float("TETHER_WORKFLOW_SYNC_TIMEOUT_SECONDS", 25.0), 28.0),

@@ -19,6 +19,7 @@ from chalicelib.adapters.http_client import reset_http_session
 from chalicelib.adapters.output_store import OutputStore
 from chalicelib.adapters.repositories import ProjectRepository, SealedItems, UserRepository
 from chalicelib.adapters.run_repository import RunRepository
+from chalicelib.adapters.schedules import Schedules
 from chalicelib.adapters.secrets import SecretStore
 from chalicelib.adapters.state_machines import StateMachines
 from chalicelib.adapters.upstream import Clock
@@ -102,12 +103,17 @@ class Services:
     @cached_property
     def workflow_ports(self) -> WorkflowPorts:
         """What the workflow admin use cases need."""
-        return WorkflowPorts(self.settings, self.workflows, self.state_machines, self.webhooks)
+        return WorkflowPorts(self.settings, self.workflows, self.state_machines, self.webhooks, self.schedules)
 
     @cached_property
     def webhooks(self) -> WebhookRepository:
         """Webhook secrets, sealed."""
         return WebhookRepository(aws.dynamodb_table(self.settings.table_name), self.encryptor)
+
+    @cached_property
+    def schedules(self) -> Schedules:
+        """EventBridge Scheduler (schedule-triggered workflows)."""
+        return Schedules(aws.scheduler, self.settings.schedule_dispatcher_arn, self.settings.scheduler_role_arn)
 
     @cached_property
     def run_ports(self) -> RunPorts:

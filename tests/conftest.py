@@ -311,7 +311,7 @@ def sandbox(aws_env: None, monkeypatch: pytest.MonkeyPatch, secret_watch: Secret
 @pytest.fixture
 def engine(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """moto runs the state machines; the step runner's Lambda is served in this process."""
-    from app import step_runner
+    from app import schedule_dispatcher, step_runner
     from chalicelib.config import get_settings
     from chalicelib.wiring import get_services, reset_services
     from tether import local_lambda
@@ -320,7 +320,8 @@ def engine(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("TETHER_WORKFLOW_RETRY_INTERVAL_SECONDS", "1")
     monkeypatch.setenv("TETHER_WORKFLOW_SYNC_TIMEOUT_SECONDS", "20")
     uninstall = local_lambda.install(
-        {"step_runner": step_runner}, sync_timeout=lambda: get_settings().workflow_sync_timeout_seconds
+        {"step_runner": step_runner, "schedule_dispatcher": schedule_dispatcher},
+        sync_timeout=lambda: get_settings().workflow_sync_timeout_seconds,
     )
     reset_services()
     get_services()

@@ -44,3 +44,25 @@ def test_cli_reads_the_stage_table_name() -> None:
     unknown = CliRunner().invoke(cli, ["cloudformation", "--stage", "nope"])
     assert unknown.exit_code != 0
     assert "No stage" in unknown.output
+
+
+def test_the_scheduler_role_may_only_invoke_the_dispatcher_and_the_functions_know_its_arn() -> None:
+    resources = merge_template("tether-prod")["Resources"]
+    role = resources["TetherSchedulerRole"]["Properties"]
+    assert role["RoleName"] == "tether-prod-scheduler"
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    [policy] = role["Policies"]
+    assert policy["PolicyDocument"]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": {"Fn::GetAtt": ["ScheduleDispatcher", "Arn"]},
+        }
+    ]
+    for function in ("APIHandler", "ScheduleDispatcher"):
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        assert "tether-prod-schedule_dispatcher" in variables["TETHER_SCHEDULE_DISPATCHER_ARN"]["Fn::Sub"]
+        assert variables["TETHER_SCHEDULER_ROLE_ARN"]["Fn::Sub"].endswith(":role/tether-prod-scheduler")
+    # No cycle: the dispatcher's environment names the role without referring to the resource.
+    assert "GetAtt" not in json.dumps(resources["ScheduleDispatcher"])

@@ -128,3 +128,31 @@ def test_runtime_writes_only_project_secrets_and_never_deletes_for_good() -> Non
     for other in (f"{ARN}tether/dev/projects/p1/x-AbC123", f"{ARN}other-app/db-AbC123", f"{ARN}tether/prod/x-AbC123"):
         for action in ["secretsmanager:GetSecretValue", *WRITES]:
             assert not allowed(policy, action, other), (action, other)
+
+
+def test_runtime_manages_only_the_stages_schedules_and_passes_only_the_scheduler_role() -> None:
+    policy = runtime_policy("tether-prod", "tether/prod")
+    ours = "arn:aws:scheduler:eu-west-1:123456789012:schedule/default/tether-prod-0123abcd"
+    for action in ("scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"):
+        assert allowed(policy, action, ours), action
+        for other in (
+            "arn:aws:scheduler:eu-west-1:123456789012:schedule/default/tether-dev-0123abcd",
+            "arn:aws:scheduler:eu-west-1:123456789012:schedule/default/someone-elses",
+            "arn:aws:scheduler:eu-west-1:123456789012:schedule/other-group/tether-prod-0123abcd",
+        ):
+            assert not allowed(policy, action, other), (action, other)
+    assert not allowed(policy, "scheduler:DeleteScheduleGroup", "arn:aws:scheduler:eu-west-1:1:schedule-group/default")
+    role = "arn:aws:iam::123456789012:role/tether-prod-scheduler"
+    assert allowed(policy, "iam:PassRole", role, **{"iam:PassedToService": "scheduler.amazonaws.com"})
+    assert not allowed(policy, "iam:PassRole", role, **{"iam:PassedToService": "lambda.amazonaws.com"})
+    assert not allowed(
+        policy,
+        "iam:PassRole",
+        "arn:aws:iam::123456789012:role/tether-prod-admin",
+        **{"iam:PassedToService": "scheduler.amazonaws.com"},
+    )
+    # The dispatcher may hand the rest of a tick to itself; no other function may be invoked.
+    functions = "arn:aws:lambda:eu-west-1:123456789012:function:"
+    assert allowed(policy, "lambda:InvokeFunction", functions + "tether-prod-schedule_dispatcher")
+    assert not allowed(policy, "lambda:InvokeFunction", functions + "tether-prod-step_runner")
+    assert not allowed(policy, "lambda:InvokeFunction", functions + "tether-dev-schedule_dispatcher")

@@ -81,10 +81,12 @@ def workflow_resources(table_name: str) -> dict[str, Any]:
                 "TETHER_STEP_RUNNER_ARN": runner_arn,
                 "TETHER_WORKFLOW_ROLE_ARN": role_arn,
                 "TETHER_OUTPUTS_BUCKET": {"Ref": "TetherStepOutputs"},
+                **schedule_environment(table_name),
             }
         }
     }
     return {
+        **schedule_resources(table_name),
         "TetherStepOutputs": {
             "Type": "AWS::S3::Bucket",
             "DeletionPolicy": "Retain",
@@ -139,6 +141,61 @@ def workflow_resources(table_name: str) -> dict[str, Any]:
         "APIHandler": {"Properties": environment},
         "StepRunner": {
             "Properties": {"Environment": {"Variables": {"TETHER_OUTPUTS_BUCKET": {"Ref": "TetherStepOutputs"}}}}
+        },
+        # The dispatcher arms daylight-saving catch-ups: it creates schedules too.
+        "ScheduleDispatcher": {"Properties": {"Environment": {"Variables": schedule_environment(table_name)}}},
+    }
+
+
+def schedule_resources(table_name: str) -> dict[str, Any]:
+    """The role EventBridge Scheduler invokes the schedule dispatcher as (nothing else)."""
+    return {
+        "TetherSchedulerRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": f"{state_machine_prefix(table_name)}scheduler",
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "scheduler.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+                        }
+                    ],
+                },
+                "Policies": [
+                    {
+                        "PolicyName": "invoke-schedule-dispatcher",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "lambda:InvokeFunction",
+                                    "Resource": {"Fn::GetAtt": ["ScheduleDispatcher", "Arn"]},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            },
+        }
+    }
+
+
+def schedule_environment(table_name: str) -> dict[str, Any]:
+    """The dispatcher's and the scheduler role's ARNs, built from their names: the dispatcher's own
+    environment cannot refer to the role by `GetAtt` (the role's policy refers to the dispatcher)."""
+    prefix = state_machine_prefix(table_name)
+    return {
+        "TETHER_SCHEDULE_DISPATCHER_ARN": {
+            "Fn::Sub": f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{prefix}"
+            "schedule_dispatcher"
+        },
+        "TETHER_SCHEDULER_ROLE_ARN": {
+            "Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{prefix}scheduler"
         },
     }
 
@@ -230,6 +287,25 @@ def runtime_policy(table_name: str, secret_prefix: str) -> dict[str, Any]:
                 "Action": ["iam:PassRole"],
                 "Resource": f"arn:*:iam::*:role/{machines}workflows*",
                 "Condition": {"StringEquals": {"iam:PassedToService": "states.amazonaws.com"}},
+            },
+            {
+                "Sid": "WorkflowSchedules",
+                "Effect": "Allow",
+                "Action": ["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"],
+                "Resource": f"arn:*:scheduler:*:*:schedule/default/{machines}*",
+            },
+            {
+                "Sid": "PassSchedulerRole",
+                "Effect": "Allow",
+                "Action": ["iam:PassRole"],
+                "Resource": f"arn:*:iam::*:role/{machines}scheduler",
+                "Condition": {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+            },
+            {
+                "Sid": "ScheduleDispatcherHandsOn",
+                "Effect": "Allow",
+                "Action": ["lambda:InvokeFunction"],
+                "Resource": f"arn:*:lambda:*:*:function:{machines}schedule_dispatcher",
             },
             {
                 "Sid": "DeleteOnlyWithRecoveryWindow",

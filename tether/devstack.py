@@ -13,6 +13,7 @@ from typing import Any
 
 from tether.demo_site import DEMO_DIR, DemoSite, demo_user_runs
 from tether.local_server import LocalApiServer
+from tether.scheduler_loop import SchedulerLoop, dispatch_stored, stored_schedules
 from wpcom_sandbox.server import WordPressSandbox
 
 # The demo workflows deployed to the dev project, one definition per file (the file name is its id).
@@ -35,9 +36,13 @@ class DevStack:
     _mock: Any = field(repr=False)
     _unserialize: Callable[[], None] = field(repr=False, default=lambda: None)
     _uninstall_lambda: Callable[[], None] = field(repr=False, default=lambda: None)
+    # Stands in for EventBridge Scheduler: dispatches schedule-triggered workflows' ticks.
+    scheduler: SchedulerLoop | None = None
 
     def stop(self) -> None:
-        """Stop the servers, the in-process step runner and the AWS mock."""
+        """Stop the servers, the scheduler loop, the in-process step runner and the AWS mock."""
+        if self.scheduler is not None:
+            self.scheduler.stop()
         self.api.stop()
         if self.sandbox is not None:
             self.sandbox.stop()
@@ -174,9 +179,11 @@ def _start_servers(
     if sandbox is not None:
         sandbox.start()
     api.start()
+    scheduler = SchedulerLoop(stored_schedules, dispatch_stored)
+    scheduler.start()
     if state_file is not None:
         write_state_file(state_file, state)
-    return DevStack(api, sandbox, state, mock)
+    return DevStack(api, sandbox, state, mock, scheduler=scheduler)
 
 
 def deploy_demo_workflows(project_id: str) -> list[str]:

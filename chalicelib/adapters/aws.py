@@ -137,6 +137,28 @@ def stepfunctions_sync(read_timeout: float) -> SFNClient:
     return client
 
 
+def scheduler() -> Any:
+    """The EventBridge Scheduler client."""
+
+    def build() -> Any:
+        session = _session()
+        with _build_lock:
+            return session.client("scheduler")
+
+    return _get("scheduler", build)
+
+
+def lambda_client() -> Any:
+    """The Lambda client (the schedule dispatcher hands the rest of a long tick to itself)."""
+
+    def build() -> Any:
+        session = _session()
+        with _build_lock:
+            return session.client("lambda")
+
+    return _get("lambda", build)
+
+
 def reset_clients() -> None:
     """Drop cached clients (tests switch moto contexts between cases)."""
     with _lock:

@@ -107,7 +107,7 @@ def skip_reason(ports: RunPorts, workflow: DeployedWorkflow, user_id: str) -> st
     state = ports.workflows.user_state(workflow.project_id, user_id, workflow.id)
     if not state.is_enabled(workflow):
         return "workflow_not_enabled"
-    if not _connected(ports, workflow.project_id, user_id, workflow.integration):
+    if not is_connected(ports, workflow.project_id, user_id, workflow.integration):
         return "integration_not_connected"
     return None
 
@@ -158,7 +158,7 @@ def trigger_event(
     after retries: 429), it is recorded as failed to start and the error is raised; the caller's
     retry with the same key starts only the workflows that did not start."""
     name, payload = _parse_event(body)
-    key_hash = _claim_hash("event", _check_idempotency_key(idempotency_key)) if idempotency_key else None
+    key_hash = claim_hash("event", _check_idempotency_key(idempotency_key)) if idempotency_key else None
     run_ids: list[str] = []
     failures: list[TetherError] = []
     for workflow in _runnable(ports, project_id, user_id, lambda w: w.trigger.get("event") == name, "app_event"):
@@ -226,7 +226,7 @@ def start_on_connect(ports: RunPorts, project_id: str, user_id: str, integration
         )
         for workflow in workflows:
             run_id = uuid.uuid4().hex
-            claim = _claim_hash("connect", credential_id)
+            claim = claim_hash("connect", credential_id)
             if ports.workflows.claim_trigger(project_id, user_id, workflow.id, claim, run_id, None) is not None:
                 continue
             try:
@@ -451,7 +451,8 @@ def _get(workflows: WorkflowRepository, project_id: str, workflow_id: str) -> De
     return workflow
 
 
-def _connected(ports: RunPorts, project_id: str, user_id: str, integration_type: str) -> bool:
+def is_connected(ports: RunPorts, project_id: str, user_id: str, integration_type: str) -> bool:
+    """True when the user has a valid credential for the integration."""
     return any(
         credential.integration_type == integration_type and credential.status == CREDENTIAL_VALID
         for credential in ports.credentials.list_for_user(project_id, user_id)
@@ -459,7 +460,7 @@ def _connected(ports: RunPorts, project_id: str, user_id: str, integration_type:
 
 
 def _require_connection(ports: RunPorts, workflow: DeployedWorkflow, user_id: str) -> None:
-    if not _connected(ports, workflow.project_id, user_id, workflow.integration):
+    if not is_connected(ports, workflow.project_id, user_id, workflow.integration):
         raise IntegrationNotConnected(
             f"Connect {workflow.integration} first: workflows run on the user's connected account.",
             code="integration_not_connected",
@@ -521,7 +522,8 @@ def _check_idempotency_key(key: str) -> str:
     return key
 
 
-def _claim_hash(kind: str, value: str) -> str:
+def claim_hash(kind: str, value: str) -> str:
+    """What a trigger claim is keyed by: the SHA-256 of the kind of claim and the claimed value."""
     return hashlib.sha256(f"{kind}\n{value}".encode()).hexdigest()
 
 

@@ -6,25 +6,28 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from chalicelib.adapters.schedules import Schedules
 from chalicelib.adapters.state_machines import StateMachines, state_machine_name
 from chalicelib.adapters.webhook_repository import WebhookRepository
 from chalicelib.adapters.workflow_repository import WorkflowRepository
 from chalicelib.config import Settings
-from chalicelib.domain.errors import BadRequest, Conflict, NotFound
+from chalicelib.domain.errors import BadRequest, Conflict, NotFound, TetherError
 from chalicelib.domain.providers import CATALOGUE
 from chalicelib.domain.workflows.compiler import RetryPolicy, StateMachine, compile_workflow
 from chalicelib.domain.workflows.model import WorkflowDefinition
 from chalicelib.domain.workflows.records import DeployedWorkflow
 from chalicelib.domain.workflows.validation import InvalidWorkflow, Problem, parse_workflow
+from chalicelib.services.schedules import is_scheduled, put_schedule, remove_schedule
 
 log = logging.getLogger("tether.workflows")
 
 WORKFLOW_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # Triggers this version of the engine can start; the others are accepted by the validator so that
 # definitions written for them fail with one clear problem rather than a list of unknown fields.
-SUPPORTED_TRIGGERS = ("app_event", "request", "integration_enabled", "webhook")
+SUPPORTED_TRIGGERS = ("app_event", "request", "integration_enabled", "webhook", "schedule")
 HOOK_ID_BYTES = 24  # 192 random bits, not derived from any id
 WEBHOOK_SECRET_BYTES = 32
 
@@ -37,6 +40,7 @@ class WorkflowPorts:
     workflows: WorkflowRepository
     state_machines: StateMachines
     webhooks: WebhookRepository
+    schedules: Schedules
 
 
 @dataclass(frozen=True)
@@ -132,15 +136,23 @@ def deploy_workflow(ports: WorkflowPorts, project_id: str, workflow_id: str, raw
         updated_at=now,
         webhook_id=None if dropped_webhook else webhook_id,
     )
+    stage = ports.settings.stage
     try:
+        # The schedule first: when EventBridge refuses it, nothing is saved.
+        if is_scheduled(deployed.definition):
+            put_schedule(ports.schedules, stage, project_id, workflow_id, deployed.trigger, datetime.fromisoformat(now))
         ports.workflows.save_version(deployed, current.version if current else None)
     except Exception:
         ports.state_machines.delete(arn)  # nothing points at it: do not leave it behind
         if new_secret is not None and webhook_id is not None:
             ports.webhooks.delete(webhook_id)
+        if is_scheduled(deployed.definition):
+            _restore_schedule(ports, project_id, workflow_id, now)
         raise
     if dropped_webhook:
         ports.webhooks.delete(dropped_webhook)  # no longer a webhook workflow: the URL stops working
+    if current is not None and is_scheduled(current.definition) and not is_scheduled(deployed.definition):
+        _remove_schedule_quietly(ports, project_id, workflow_id)
     return Deployment(deployed, new_secret)
 
 
@@ -161,8 +173,32 @@ def delete_workflow(ports: WorkflowPorts, project_id: str, workflow_id: str) -> 
         raise NotFound("No workflow with this id in this project.", code="workflow_not_found")
     if workflow.webhook_id:
         ports.webhooks.delete(workflow.webhook_id)
+    if is_scheduled(workflow.definition):
+        _remove_schedule_quietly(ports, project_id, workflow_id)
     for version in ports.workflows.versions(project_id, workflow_id):
         ports.state_machines.delete(version.state_machine_arn)
+
+
+def _restore_schedule(ports: WorkflowPorts, project_id: str, workflow_id: str, now: str) -> None:
+    """After a failed deploy, put the schedule back as the stored workflow has it."""
+    try:
+        stored = ports.workflows.get(project_id, workflow_id)
+        when = datetime.fromisoformat(now)
+        if stored is not None and is_scheduled(stored.definition):
+            put_schedule(ports.schedules, ports.settings.stage, project_id, workflow_id, stored.trigger, when)
+        else:
+            remove_schedule(ports.schedules, ports.settings.stage, project_id, workflow_id)
+    except TetherError as error:
+        log.error("schedule of %s/%s not restored: %s", project_id, workflow_id, error.code)
+
+
+def _remove_schedule_quietly(ports: WorkflowPorts, project_id: str, workflow_id: str) -> None:
+    """Delete a schedule the workflow no longer has. Should that fail, its ticks start nothing
+    (the dispatcher checks the stored trigger), so the change still stands."""
+    try:
+        remove_schedule(ports.schedules, ports.settings.stage, project_id, workflow_id)
+    except TetherError as error:
+        log.error("schedule of %s/%s not deleted: %s", project_id, workflow_id, error.code)
 
 
 def webhook_url(settings: Settings, hook_id: str) -> str:

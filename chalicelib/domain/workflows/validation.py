@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.proxy_paths import clean_segments
-from chalicelib.domain.workflows import templates
+from chalicelib.domain.workflows import schedule, templates
 from chalicelib.domain.workflows.conditions import is_number
 from chalicelib.domain.workflows.model import (
     COMPARISON_OPS,
@@ -68,7 +68,6 @@ MAX_PATH_CHARS = 2000
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
 # Headers a step may not set: the runner supplies credentials and the host itself.
 FORBIDDEN_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "host"})
-CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?#-]{1,60}")
 
 _TOP_FIELDS = frozenset({"name", "integration", "defaultEnabled", "trigger", "steps"})
 _TRIGGER_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -317,9 +316,9 @@ class _Checker:
                 self.add(f"{path}.userIdPath", error.message)
         cron = self.string(raw, "cron", path)
         if cron is not None:
-            cron_fields = cron.split()
-            if len(cron_fields) != 5 or not all(CRON_FIELD.fullmatch(part) for part in cron_fields):
-                self.add(f"{path}.cron", "'cron' must have five fields: minute hour day-of-month month day-of-week.")
+            problem = schedule.cron_problem(cron)
+            if problem is not None:
+                self.add(f"{path}.cron", problem)
         timezone = self.string(raw, "timezone", path)
         if timezone is not None and not _is_timezone(timezone):
             self.add(f"{path}.timezone", f"'{timezone[:60]}' is not an IANA time zone name (e.g. Europe/Paris, UTC).")
