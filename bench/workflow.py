@@ -13,7 +13,10 @@ account for one user, deploys a few workflows, then measures:
   the execution's `ExecutionStarted` event, and to the first step's runner invocation;
 - runs per second: a burst of events (the two-step demo workflow), from the first send until
   every run has ended;
-- the duration of a request-triggered (Express) run answered synchronously, for the cost table.
+- the duration of a request-triggered (Express) run answered synchronously, for the cost table;
+- webhook intake: a signed delivery to its 202 (signature check included) against the same
+  one-step workflow started by an app event (baseline), and a burst of deliveries (default
+  1,000): accepted, refused with a 429, started, lost (must be 0).
 
 Baselines measured in the same run: the upstream call straight to the sandbox, and the same call
 through the proxy route (what one request step does, without Step Functions).
@@ -459,6 +462,105 @@ def measure_throughput(bench: Bench, burst: int, senders: int) -> dict[str, Any]
     }
 
 
+def _tick_workflow(trigger: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": "Bench tick",
+        "integration": "wordpress",
+        "defaultEnabled": True,
+        "trigger": trigger,
+        "steps": [{"id": "pause", "type": "delay", "seconds": 1}],
+    }
+
+
+def _hook(bench: Bench) -> tuple[str, str]:
+    url = f"{bench.api_url}/projects/{bench.project_id}/workflows/bench-hook"
+    response = bench.http.put(
+        url, json=_tick_workflow({"type": "webhook", "userIdPath": "user"}), headers=bench.admin, timeout=30
+    )
+    if response.status_code != 200:
+        raise RuntimeError(f"deploying the webhook answered {response.status_code}: {response.text[:300]}")
+    created = response.json()
+    return str(created["webhookUrl"]), str(created["webhookSecret"])
+
+
+def _deliver(session: requests.Session, url: str, secret: str, index: int) -> requests.Response:
+    from chalicelib.domain.webhook_signatures import signature_header
+
+    body = json.dumps({"user": BENCH_USER, "n": index}).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Tether-Signature": signature_header(secret, int(time.time()), body),
+        "X-Tether-Delivery-Id": f"bench-{index}",
+    }
+    return session.post(url, data=body, headers=headers, timeout=60)
+
+
+def measure_webhook_intake(bench: Bench, hook: tuple[str, str], count: int) -> dict[str, Any]:
+    """A signed delivery to its 202 against an app event starting the same workflow (baseline)."""
+    url, secret = hook
+    bench.deploy("bench-tick", _tick_workflow({"type": "app_event", "event": "bench.tick"}))
+    deliveries: list[float] = []
+    events: list[float] = []
+    run_ids: list[str] = []
+    for i in range(count):
+        started = time.perf_counter()
+        response = _deliver(bench.http, url, secret, 10_000_000 + i)
+        deliveries.append(time.perf_counter() - started)
+        if response.status_code != 202:
+            raise RuntimeError(f"a delivery answered {response.status_code}: {response.text[:300]}")
+        run_ids.extend(response.json()["runIds"])
+        started = time.perf_counter()
+        run_ids.extend(bench.event("bench.tick", {"n": i}))
+        events.append(time.perf_counter() - started)
+    for run_id in run_ids:
+        bench.probe.wait_for_end(run_id, RUN_TIMEOUT_S)
+    return {"deliveries": count, "webhook_to_202": _summary_ms(deliveries), "event_to_201": _summary_ms(events)}
+
+
+def measure_delivery_burst(bench: Bench, hook: tuple[str, str], deliveries: int, senders: int) -> dict[str, Any]:
+    """Deliveries sent as fast as the stack takes them: each is accepted (and its run started) or
+    refused with a 429; anything else, or an accepted run that was never started, is lost."""
+    from chalicelib.wiring import get_services
+
+    url, secret = hook
+    sessions = [requests.Session() for _ in range(senders)]
+    for session in sessions:
+        session.trust_env = False
+
+    def send(i: int) -> tuple[int, list[str]]:
+        response = _deliver(sessions[i % senders], url, secret, i)
+        ids = response.json().get("runIds", []) if response.status_code == 202 else []
+        return response.status_code, list(ids)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(senders) as pool:
+        answers = list(pool.map(send, range(deliveries)))
+    elapsed = time.perf_counter() - started
+    accepted = [ids for status, ids in answers if status == 202]
+    refused = sum(1 for status, _ in answers if status == 429)
+    run_ids = {run_id for ids in accepted for run_id in ids}
+    runs = get_services().runs
+    started_runs = 0
+    for run_id in run_ids:
+        found = runs.get(bench.project_id, run_id)
+        if found is not None and found[0].execution_arn:
+            started_runs += 1
+    for run_id in run_ids:
+        bench.probe.wait_for_end(run_id, RUN_TIMEOUT_S)
+    for session in sessions:
+        session.close()
+    return {
+        "deliveries": deliveries,
+        "senders": senders,
+        "accepted": len(accepted),
+        "refused_429": refused,
+        "runs_started": started_runs,
+        "lost": deliveries - len(accepted) - refused + (len(run_ids) - started_runs),
+        "accepted_in_s": elapsed,
+        "deliveries_per_second": deliveries / elapsed,
+    }
+
+
 def measure_express(bench: Bench, count: int) -> dict[str, Any]:
     """Request-triggered runs (Express, answered synchronously): round trip and execution time."""
     bench.deploy("bench-request", REQUEST_WORKFLOW)
@@ -503,7 +605,7 @@ def cost_per_thousand_runs(
 # ---- main ------------------------------------------------------------------------------------
 
 
-def run(runs: int, burst: int, senders: int) -> dict[str, Any]:
+def run(runs: int, burst: int, senders: int, deliveries: int = 1000) -> dict[str, Any]:
     """Start the stack, measure, stop the stack; returns the figures."""
     from tether.devstack import start_dev_stack
     from tether.sandbox_connect import connect_over_http
@@ -528,6 +630,9 @@ def run(runs: int, burst: int, senders: int) -> dict[str, Any]:
         sequential = measure_runner_and_latency(bench, probe, runs)
         throughput = measure_throughput(bench, burst, senders)
         express = measure_express(bench, max(5, runs // 4))
+        hook = _hook(bench)
+        webhook = measure_webhook_intake(bench, hook, max(runs, 20))
+        delivery_burst = measure_delivery_burst(bench, hook, deliveries, max(senders, 8))
     finally:
         restore()
         stack.stop()
@@ -558,7 +663,11 @@ def run(runs: int, burst: int, senders: int) -> dict[str, Any]:
         "sequential": sequential,
         "throughput": throughput,
         "express": express,
+        "webhook": webhook,
+        "delivery_burst": delivery_burst,
         "ratios": {
+            "webhook_intake_vs_app_event": webhook["webhook_to_202"]["median_ms"]
+            / webhook["event_to_201"]["median_ms"],
             "step_handler_vs_direct_call": runner["handler"]["median_ms"] / direct,
             "step_handler_vs_proxied_call": runner["handler"]["median_ms"] / proxied,
             "runner_overhead_vs_proxy_added": runner["overhead_excluding_upstream"]["median_ms"] / (proxied - direct),
@@ -626,6 +735,15 @@ def print_report(result: dict[str, Any]) -> None:
         f"{thr['events_accepted_in_s']:.2f} s, all runs ended in {thr['all_ended_in_s']:.2f} s "
         f"-> {thr['runs_per_second']:.2f} runs/s"
     )
+    hook = result["webhook"]
+    row("webhook delivery -> 202 (signature checked)", hook["webhook_to_202"])
+    row("baseline: app event -> 201, same workflow", hook["event_to_201"])
+    burst = result["delivery_burst"]
+    print(
+        f"  delivery burst: {burst['deliveries']} from {burst['senders']} senders in {burst['accepted_in_s']:.1f} s "
+        f"({burst['deliveries_per_second']:.1f}/s): accepted {burst['accepted']}, refused (429) "
+        f"{burst['refused_429']}, runs started {burst['runs_started']}, lost {burst['lost']}"
+    )
     for name, value in result["ratios"].items():
         print(f"  ratio {name}: {value:.2f}x")
     print()
@@ -642,10 +760,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=20, help="sequential two-step runs (default 20)")
     parser.add_argument("--burst", type=int, default=30, help="runs in the throughput burst (default 30)")
     parser.add_argument("--senders", type=int, default=4, help="threads sending the burst (default 4)")
+    parser.add_argument(
+        "--deliveries", type=int, default=1000, help="webhook deliveries in the delivery burst (default 1000)"
+    )
     args = parser.parse_args(argv)
-    if args.runs < 1 or args.burst < 1 or args.senders < 1:
-        parser.error("--runs, --burst and --senders must be at least 1")
-    result = run(args.runs, args.burst, args.senders)
+    if args.runs < 1 or args.burst < 1 or args.senders < 1 or args.deliveries < 1:
+        parser.error("--runs, --burst, --senders and --deliveries must be at least 1")
+    result = run(args.runs, args.burst, args.senders, args.deliveries)
     print_report(result)
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_FILE.write_text(json.dumps(result, indent=2, default=str) + "\n")
