@@ -1,19 +1,26 @@
-"""The `tether` command line: local stack, projects, user tokens and key rotation."""
+"""The `tether` command line: local stack, projects, user tokens, key rotation, workflows and runs."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
+import unicodedata
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 if TYPE_CHECKING:
     from chalicelib.domain.models import ProjectConfig
+    from tether.client import TetherAdmin
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_STATE_FILE = Path(".tether/dev-state.json")
 # The API refuses user tokens living longer than this unless TETHER_MAX_TOKEN_LIFETIME_SECONDS says more.
@@ -306,6 +313,394 @@ def keys_rotate() -> None:
             indent=2,
         )
     )
+
+
+# ---- workflows and runs (the project's admin API over HTTP) -------------------------------------
+
+PROJECT_KEY_VARIABLE = "TETHER_PROJECT_SECRET_KEY"
+RUN_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED")
+MAX_RUNS_PAGE = 100
+# Longest text a table cell shows (error messages can be long).
+CELL_WIDTH = 72
+
+
+def admin_api_options(command: F) -> F:
+    """The options saying which Tether and which project the admin commands talk to."""
+    options = [
+        click.option(
+            "--state-file",
+            default=None,
+            type=click.Path(exists=True, dir_okay=False),
+            help=f"A `tether dev` state file (URL, project, key) [default: {DEFAULT_STATE_FILE} when it exists].",
+        ),
+        click.option(
+            "--api-url", envvar="TETHER_API_URL", default=None, help="Tether's base URL [env TETHER_API_URL]."
+        ),
+        click.option(
+            "--project",
+            "project_id",
+            envvar="TETHER_PROJECT_ID",
+            default=None,
+            help="Project id [env TETHER_PROJECT_ID].",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _admin_client(state_file: str | None, api_url: str | None, project_id: str | None) -> TetherAdmin:
+    """The admin client for the chosen deployment: options and environment first, then the state file.
+
+    The project secret key is never an option (it would land in shell history): it comes from
+    TETHER_PROJECT_SECRET_KEY or the state file."""
+    from tether.client import TetherAdmin
+
+    secret_key = os.environ.get(PROJECT_KEY_VARIABLE) or None
+    state_path = Path(state_file) if state_file else None
+    if state_path is None and api_url is None and DEFAULT_STATE_FILE.is_file():
+        state_path = DEFAULT_STATE_FILE
+    if state_path is not None:
+        try:
+            state = json.loads(state_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(f"Cannot read the state file {state_path}: {exc}") from None
+        if not isinstance(state, dict):
+            raise click.ClickException(f"The state file {state_path} is not a JSON object.")
+        api_url = api_url or state.get("apiUrl")
+        project_id = project_id or state.get("projectId")
+        if state_file is not None or secret_key is None:
+            secret_key = state.get("projectSecretKey") or secret_key
+    if not api_url or not project_id or not secret_key:
+        raise click.UsageError(
+            f"Say which Tether to use: --api-url and --project with {PROJECT_KEY_VARIABLE} set, "
+            "or --state-file of a running `tether dev`."
+        )
+    return TetherAdmin(api_url, project_id, secret_key)
+
+
+@contextmanager
+def _api_errors() -> Iterator[None]:
+    """Tether's error answers and network failures as one-line CLI errors (exit status 1)."""
+    import requests
+
+    from tether.client import TetherError
+
+    try:
+        yield
+    except TetherError as error:
+        raise click.ClickException(f"{_one_line(error.message)} ({error.code}, HTTP {error.status})") from None
+    except requests.RequestException as exc:
+        raise click.ClickException(f"Cannot reach Tether: {type(exc).__name__}: {_one_line(str(exc))}") from None
+
+
+def _one_line(value: Any, width: int | None = None) -> str:
+    """Text safe for one line of a terminal: control characters dropped, whitespace collapsed."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
+    text = " ".join(text.split())
+    if width is not None and len(text) > width:
+        text = text[: width - 1] + "…"
+    return text
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    """Left-aligned columns, `-` for an empty cell."""
+    cells = [[_one_line(value, CELL_WIDTH) if value not in (None, "") else "-" for value in row] for row in rows]
+    widths = [max(len(str(h)), *(len(row[i]) for row in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    lines = [headers, *cells]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def load_definition(path: Path) -> Any:
+    """A workflow definition from a JSON file, or YAML for `.yaml`/`.yml`; a value YAML reads as
+    something JSON has no form for (a date, a non-string key) is refused with its path."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"Cannot read {path}: {exc}") from None
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise click.ClickException(f"{path} is not valid YAML: {_one_line(str(exc))}") from None
+        _check_json_shaped(path, loaded, "$")
+        return loaded
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise click.ClickException(f"{path} is not valid JSON: {exc}") from None
+
+
+def _check_json_shaped(path: Path, value: Any, where: str) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise click.ClickException(
+                    f"{path}: {where} has the key {key!r}, which YAML did not read as text; quote it."
+                )
+            _check_json_shaped(path, item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json_shaped(path, item, f"{where}[{index}]")
+    elif value is not None and not isinstance(value, str | int | float | bool):
+        raise click.ClickException(
+            f"{path}: YAML read {where} as a {type(value).__name__}, which JSON has no form for; quote it."
+        )
+
+
+@cli.group()
+def workflows() -> None:
+    """Deploy and inspect a project's workflows (through its admin API, with the project secret key).
+
+    Which Tether and project: --state-file of `tether dev` (its default path is used when present),
+    or --api-url and --project (TETHER_API_URL, TETHER_PROJECT_ID) with TETHER_PROJECT_SECRET_KEY.
+    """
+
+
+@workflows.command("deploy")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--id", "workflow_id", default=None, help="Workflow id [default: the file's name without extension].")
+@admin_api_options
+def workflows_deploy(
+    file: Path, workflow_id: str | None, state_file: str | None, api_url: str | None, project_id: str | None
+) -> None:
+    """Deploy FILE (JSON, or YAML for .yaml/.yml) as the workflow's next version."""
+    from tether.client import TetherError
+
+    definition = load_definition(file)
+    workflow_id = workflow_id or file.stem
+    client = _admin_client(state_file, api_url, project_id)
+    with _api_errors():
+        try:
+            deployed = client.deploy_workflow(workflow_id, definition)
+        except TetherError as error:
+            problems = error.body.get("problems")
+            if error.code != "invalid_workflow" or not isinstance(problems, list):
+                raise
+            _fail_with_problems(error.message, problems)
+    click.echo(f"Deployed {deployed['id']} version {deployed['version']}")
+    if deployed.get("webhookUrl"):
+        click.echo(f"Webhook URL: {deployed['webhookUrl']}")
+    if deployed.get("webhookSecret"):
+        click.echo(f"Webhook secret (shown once): {deployed['webhookSecret']}")
+
+
+def _fail_with_problems(message: str, problems: list[Any]) -> None:
+    click.echo(f"Error: {_one_line(message)} (invalid_workflow)", err=True)
+    for problem in problems:
+        if isinstance(problem, dict):
+            click.echo(f"  {_one_line(problem.get('path', '$'))}: {_one_line(problem.get('message', ''))}", err=True)
+        else:
+            click.echo(f"  {_one_line(problem)}", err=True)
+    sys.exit(1)
+
+
+@workflows.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of a table.")
+@admin_api_options
+def workflows_list(as_json: bool, state_file: str | None, api_url: str | None, project_id: str | None) -> None:
+    """List the project's workflows at their current versions."""
+    client = _admin_client(state_file, api_url, project_id)
+    with _api_errors():
+        listed = client.list_workflows()
+    if as_json:
+        _echo_json({"workflows": listed})
+        return
+    if not listed:
+        click.echo("No workflows.")
+        return
+    rows = [
+        [
+            workflow.get("id"),
+            workflow.get("version"),
+            workflow.get("integration"),
+            _trigger_text(workflow.get("trigger")),
+            workflow.get("name"),
+            workflow.get("updatedAt"),
+        ]
+        for workflow in listed
+    ]
+    click.echo(_table(["ID", "VERSION", "INTEGRATION", "TRIGGER", "NAME", "UPDATED"], rows))
+
+
+def _trigger_text(trigger: Any) -> str:
+    if not isinstance(trigger, dict):
+        return ""
+    kind = str(trigger.get("type", ""))
+    detail = trigger.get("event") or trigger.get("cron")
+    return f"{kind} {detail}" if detail else kind
+
+
+@workflows.command("show")
+@click.argument("workflow_id", metavar="ID")
+@click.option("--asl", is_flag=True, help="Print the compiled Amazon States Language instead (canonical JSON).")
+@admin_api_options
+def workflows_show(
+    workflow_id: str, asl: bool, state_file: str | None, api_url: str | None, project_id: str | None
+) -> None:
+    """Print a workflow's current version: its definition, version and timestamps."""
+    client = _admin_client(state_file, api_url, project_id)
+    with _api_errors():
+        shown = client.get_workflow(workflow_id, asl=asl)
+    if not asl:
+        _echo_json(shown)
+        return
+    # Sorted keys: the same definition prints the same bytes (what Step Functions stores, indented).
+    click.echo(json.dumps(shown.get("asl"), indent=2, sort_keys=True, ensure_ascii=False))
+    click.echo(
+        f"{shown.get('stateMachineType', '?')} state machine of version {shown.get('version')}: "
+        f"{shown.get('stateMachineArn') or '-'}",
+        err=True,
+    )
+
+
+@workflows.command("delete")
+@click.argument("workflow_id", metavar="ID")
+@admin_api_options
+def workflows_delete(workflow_id: str, state_file: str | None, api_url: str | None, project_id: str | None) -> None:
+    """Delete a workflow and its state machines (runs in flight stop)."""
+    client = _admin_client(state_file, api_url, project_id)
+    with _api_errors():
+        client.delete_workflow(workflow_id)
+    click.echo(f"Deleted {workflow_id}")
+
+
+@cli.group()
+def runs() -> None:
+    """Inspect and replay workflow runs (through the project's admin API; options as for `workflows`)."""
+
+
+@runs.command("list")
+@click.option("--workflow", "workflow_id", default=None, help="Only this workflow's runs.")
+@click.option("--user", "user_id", default=None, help="Only this end user's runs.")
+@click.option(
+    "--status", type=click.Choice(RUN_STATUSES, case_sensitive=False), default=None, help="Only runs in this status."
+)
+@click.option(
+    "--limit", type=click.IntRange(1, MAX_RUNS_PAGE), default=None, help="At most this many runs [API default: 25]."
+)
+@click.option("--cursor", default=None, help="Continue after a previous page (its `nextCursor`).")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON (`runs`, `nextCursor`) instead of a table.")
+@admin_api_options
+def runs_list(
+    workflow_id: str | None,
+    user_id: str | None,
+    status: str | None,
+    limit: int | None,
+    cursor: str | None,
+    as_json: bool,
+    state_file: str | None,
+    api_url: str | None,
+    project_id: str | None,
+) -> None:
+    """List runs, newest first."""
+    client = _admin_client(state_file, api_url, project_id)
+    with _api_errors():
+        page = client.list_runs(
+            workflow_id=workflow_id,
+            user_id=user_id,
+            status=status.upper() if status else None,
+            limit=limit,
+            cursor=cursor,
+        )
+    if as_json:
+        _echo_json(page)
+        return
+    listed = page.get("runs") or []
+    if not listed:
+        click.echo("No runs.")
+    else:
+        rows = [
+            [
+                run.get("id"),
+                run.get("workflowId"),
+                run.get("version"),
+                run.get("userId"),
+                run.get("status"),
+                run.get("startedAt"),
+                run.get("endedAt"),
+                run.get("replayOf"),
+            ]
+            for run in listed
+        ]
+        click.echo(_table(["RUN", "WORKFLOW", "VERSION", "USER", "STATUS", "STARTED", "ENDED", "REPLAY OF"], rows))
+    if page.get("nextCursor"):
+        click.echo(f"More runs: --cursor {page['nextCursor']}", err=True)
+
+
+@runs.command("show")
+@click.argument("run_id", metavar="RUN_ID")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON (inputs and outputs included).")
+@admin_api_options
+def runs_show(run_id: str, as_json: bool, state_file: str | None, api_url: str | None, project_id: str | None) -> None:
+    """Show a run and its steps: status, attempts, HTTP status and error of each."""
+    client = _admin_client(state_file, api_url, project_id)
+    with _api_errors():
+        run = client.get_run(run_id)
+    if as_json:
+        _echo_json(run)
+        return
+    trigger = run.get("trigger")
+    fields = [
+        ("Run", run.get("id")),
+        ("Workflow", f"{run.get('workflowId')} (version {run.get('version')})"),
+        ("User", run.get("userId")),
+        ("Status", run.get("status")),
+        ("Trigger", _trigger_text(trigger)),
+        ("Started", run.get("startedAt")),
+        ("Ended", run.get("endedAt")),
+        ("Replay of", run.get("replayOf")),
+        ("Error", _error_text(run.get("error"))),
+    ]
+    for label, value in fields:
+        if value not in (None, ""):
+            click.echo(f"{label + ':':<10} {_one_line(value)}")
+    steps = run.get("steps") or []
+    click.echo("")
+    if not steps:
+        click.echo("No steps recorded yet.")
+        return
+    rows = [
+        [
+            step.get("id") if step.get("index") is None else f"{step.get('id')}[{step.get('index')}]",
+            step.get("status"),
+            step.get("attempts"),
+            step.get("httpStatus"),
+            _error_text(step.get("error")),
+        ]
+        for step in steps
+    ]
+    click.echo(_table(["STEP", "STATUS", "ATTEMPTS", "HTTP", "ERROR"], rows))
+
+
+def _error_text(error: Any) -> str:
+    """`{"error", "cause"}` (or any error value) as one line."""
+    if not error:
+        return ""
+    if isinstance(error, dict) and set(error) <= {"error", "cause", "message", "code"}:
+        parts = [str(error[key]) for key in ("error", "code", "message", "cause") if error.get(key)]
+        return ": ".join(parts)
+    return _one_line(error)
+
+
+@runs.command("replay")
+@click.argument("run_id", metavar="RUN_ID")
+@admin_api_options
+def runs_replay(run_id: str, state_file: str | None, api_url: str | None, project_id: str | None) -> None:
+    """Start a new run with the same trigger input, on the workflow's current version."""
+    client = _admin_client(state_file, api_url, project_id)
+    with _api_errors():
+        replayed = client.replay_run(run_id)
+    click.echo(f"Started run {replayed['runId']} (replay of {replayed.get('replayOf', run_id)})")
 
 
 def main() -> None:

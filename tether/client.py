@@ -1,4 +1,5 @@
-"""A Python client for Tether, for server-side code: the Paragon SDK's verbs.
+"""A Python client for Tether, for server-side code: the Paragon SDK's verbs, and (`TetherAdmin`)
+a project's admin API for workflows and their runs.
 
 from tether.client import Tether
 tether = Tether("https://tether.example.com")
@@ -21,11 +22,13 @@ ERROR_HEADER = "X-Tether-Error"
 class TetherError(Exception):
     """An error answered by Tether itself (`{"message", "code"}`), not by the provider."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, body: dict[str, Any] | None = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        # The whole error body: some errors carry more than the message (`problems` of `invalid_workflow`).
+        self.body: dict[str, Any] = body or {}
 
 
 class AuthenticationError(TetherError):
@@ -141,6 +144,119 @@ class Tether:
             message = str(payload.get("message", response.reason))
             raise _error_class(response.status_code)(response.status_code, response.headers[ERROR_HEADER], message)
         return response
+
+
+class TetherAdmin:
+    """One project's admin API (project secret key): workflows, their runs and replays.
+
+    Every error answer raises a `TetherError` subclass; a network failure raises requests' own
+    `RequestException`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        project_id: str,
+        secret_key: str,
+        *,
+        timeout: float = 30.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.project_id = project_id
+        self._secret_key = secret_key
+        self.timeout = timeout
+        self._session = session or requests.Session()
+
+    def __repr__(self) -> str:
+        return f"TetherAdmin({self.base_url!r}, {self.project_id!r})"
+
+    def deploy_workflow(self, workflow_id: str, definition: Any) -> dict[str, Any]:
+        """Deploy a definition as the workflow's next version; `invalid_workflow` lists its problems."""
+        return self._json("PUT", f"/workflows/{quote(workflow_id, safe='')}", body=definition)
+
+    def list_workflows(self) -> list[dict[str, Any]]:
+        """Every workflow of the project, at its current version."""
+        workflows: list[dict[str, Any]] = self._json("GET", "/workflows")["workflows"]
+        return workflows
+
+    def get_workflow(self, workflow_id: str, *, asl: bool = False) -> dict[str, Any]:
+        """The workflow at its current version (with `asl=True`: its compiled state machine too)."""
+        return self._json("GET", f"/workflows/{quote(workflow_id, safe='')}", params={"asl": "1"} if asl else None)
+
+    def delete_workflow(self, workflow_id: str) -> None:
+        """Remove the workflow and its state machines."""
+        self._send("DELETE", f"/workflows/{quote(workflow_id, safe='')}")
+
+    def list_runs(
+        self,
+        *,
+        workflow_id: str | None = None,
+        user_id: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """A page of runs, newest first: `{"runs": [...], "nextCursor": str | None}`."""
+        params = {"workflowId": workflow_id, "userId": user_id, "status": status, "limit": limit, "cursor": cursor}
+        return self._json(
+            "GET", "/runs", params={key: str(value) for key, value in params.items() if value is not None}
+        )
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """One run with its steps."""
+        return self._json("GET", f"/runs/{quote(run_id, safe='')}")
+
+    def replay_run(self, run_id: str) -> dict[str, Any]:
+        """Start the run again on the workflow's current version: `{"runId", "replayOf"}`."""
+        return self._json("POST", f"/runs/{quote(run_id, safe='')}/replay")
+
+    def _json(self, method: str, route: str, **kwargs: Any) -> dict[str, Any]:
+        response = self._send(method, route, **kwargs)
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            raise UpstreamError(response.status_code, "invalid_response", "The answer is not a JSON object.")
+        return payload
+
+    def _send(
+        self, method: str, route: str, *, body: Any = None, params: dict[str, str] | None = None
+    ) -> requests.Response:
+        headers = {"Accept": "application/json", "Authorization": f"Bearer {self._secret_key}"}
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            headers["Content-Type"] = "application/json"
+        response = self._session.request(
+            method,
+            f"{self.base_url}/projects/{quote(self.project_id, safe='')}{route}",
+            headers=headers,
+            params=params,
+            data=data,
+            timeout=self.timeout,
+            allow_redirects=False,
+        )
+        if response.status_code >= 300:
+            raise _admin_error(response)
+        return response
+
+
+def _admin_error(response: requests.Response) -> TetherError:
+    """Tether's `{"message", "code"}` answer as an exception; anything else (a gateway's own error
+    page, a redirect) as one named after its status."""
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        payload = {}
+    # API Gateway's own errors say `message` (or `Message`) without a code.
+    message = payload.get("message", payload.get("Message"))
+    code = response.headers.get(ERROR_HEADER) or payload.get("code")
+    text = str(message) if isinstance(message, str) and message else f"HTTP {response.status_code} {response.reason}"
+    code_text = code if isinstance(code, str) and code else f"http_{response.status_code}"
+    return _error_class(response.status_code)(response.status_code, code_text, text, payload)
 
 
 def _parse(response: requests.Response) -> Any:
