@@ -333,6 +333,26 @@ def test_environment_variables_select_the_deployment(
     assert deployed.stdout.strip() == "Deployed env version 1"
 
 
+def test_next_to_tether_dev_its_default_state_file_is_used(
+    tether: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("TETHER_API_URL", "TETHER_PROJECT_ID", "TETHER_PROJECT_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / ".tether").mkdir()
+    (tmp_path / ".tether" / "dev-state.json").write_text(tether.state_file.read_text())
+    file = write(tmp_path, "here.json", ARTICLE_WORKFLOW)
+    deployed = tether("workflows", "deploy", str(file), state=False)
+    assert deployed.exit_code == 0, deployed.output
+    assert deployed.stdout.strip() == "Deployed here version 1"
+    # A key in the environment is not paired with the state file's URL and project (one source only).
+    other_key = "tsk_" + "o" * 40
+    tether.watch.add(other_key)
+    mixed = tether("workflows", "list", state=False, env={"TETHER_PROJECT_SECRET_KEY": other_key})
+    assert mixed.exit_code == 2
+    assert "--api-url" in mixed.stderr
+
+
 def test_without_a_deployment_to_talk_to_it_says_how_to_name_one(
     tether: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

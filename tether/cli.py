@@ -331,7 +331,10 @@ def admin_api_options(command: F) -> F:
             "--state-file",
             default=None,
             type=click.Path(exists=True, dir_okay=False),
-            help=f"A `tether dev` state file (URL, project, key) [default: {DEFAULT_STATE_FILE} when it exists].",
+            help=(
+                f"A `tether dev` state file (URL, project, key) [default: {DEFAULT_STATE_FILE} when it "
+                "exists and no --api-url, --project or TETHER_* variable for them is set]."
+            ),
         ),
         click.option(
             "--api-url", envvar="TETHER_API_URL", default=None, help="Tether's base URL [env TETHER_API_URL]."
@@ -350,31 +353,34 @@ def admin_api_options(command: F) -> F:
 
 
 def _admin_client(state_file: str | None, api_url: str | None, project_id: str | None) -> TetherAdmin:
-    """The admin client for the chosen deployment: options and environment first, then the state file.
+    """The admin client for the chosen deployment, from one source only, so a key is never sent to
+    another deployment's URL: `--state-file`; else the options/environment; else the default state
+    file of `tether dev` when present.
 
     The project secret key is never an option (it would land in shell history): it comes from
     TETHER_PROJECT_SECRET_KEY or the state file."""
     from tether.client import TetherAdmin
 
     secret_key = os.environ.get(PROJECT_KEY_VARIABLE) or None
-    state_path = Path(state_file) if state_file else None
-    if state_path is None and api_url is None and DEFAULT_STATE_FILE.is_file():
+    state_path: Path | None = None
+    if state_file is not None:
+        state_path = Path(state_file)
+    elif not (api_url or project_id or secret_key) and DEFAULT_STATE_FILE.is_file():
         state_path = DEFAULT_STATE_FILE
     if state_path is not None:
         try:
             state = json.loads(state_path.read_text())
         except (OSError, ValueError) as exc:
-            raise click.ClickException(f"Cannot read the state file {state_path}: {exc}") from None
+            raise click.ClickException(f"Cannot read the state file {state_path}: {_one_line(str(exc))}") from None
         if not isinstance(state, dict):
             raise click.ClickException(f"The state file {state_path} is not a JSON object.")
-        api_url = api_url or state.get("apiUrl")
-        project_id = project_id or state.get("projectId")
-        if state_file is not None or secret_key is None:
-            secret_key = state.get("projectSecretKey") or secret_key
+        api_url, project_id, secret_key = state.get("apiUrl"), state.get("projectId"), state.get("projectSecretKey")
+        if not (isinstance(api_url, str) and isinstance(project_id, str) and isinstance(secret_key, str)):
+            raise click.ClickException(f"The state file {state_path} lacks apiUrl, projectId or projectSecretKey.")
     if not api_url or not project_id or not secret_key:
         raise click.UsageError(
-            f"Say which Tether to use: --api-url and --project with {PROJECT_KEY_VARIABLE} set, "
-            "or --state-file of a running `tether dev`."
+            f"Say which Tether to use: --api-url and --project (or TETHER_API_URL, TETHER_PROJECT_ID) with "
+            f"{PROJECT_KEY_VARIABLE} set, or --state-file of a running `tether dev`."
         )
     return TetherAdmin(api_url, project_id, secret_key)
 
