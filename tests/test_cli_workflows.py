@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 
 from tests.conftest import Api, ProjectHandle, SecretWatch
 from tests.connect_flow import connect
-from tests.test_workflows import ARTICLE_WORKFLOW, engine, event, wait_for_run  # noqa: F401 - engine is a fixture
+from tests.test_workflows import ARTICLE_WORKFLOW, event, wait_for_run
 from tether.cli import cli
 from tether.local_server import LocalApiServer
 from wpcom_sandbox.server import WordPressSandbox
@@ -205,7 +205,7 @@ def test_delete_then_show_is_a_one_line_not_found(tether: Cli, tmp_path: Path) -
 
 
 def test_runs_list_show_and_replay(
-    engine: None,  # noqa: F811 - the fixture imported above
+    engine: None,
     tether: Cli,
     api: Api,
     project: ProjectHandle,
