@@ -126,6 +126,18 @@ def test_deploy_yaml_takes_the_id_from_the_file_name(
     assert stored["steps"] == ARTICLE_WORKFLOW["steps"]
 
 
+def test_deploying_a_webhook_workflow_prints_its_url_and_the_secret_once(tether: Cli, tmp_path: Path) -> None:
+    hook = {**ARTICLE_WORKFLOW, "trigger": {"type": "webhook", "userIdPath": "customer.id"}}
+    file = write(tmp_path, "order-paid.json", hook)
+    first = tether.ok("workflows", "deploy", str(file)).stdout.splitlines()
+    assert first[0] == "Deployed order-paid version 1"
+    assert first[1].startswith("Webhook URL: http")
+    assert first[2].startswith("Webhook secret (shown once): ")
+    assert len(first[2].split(": ", 1)[1]) >= 32
+    again = tether.ok("workflows", "deploy", str(file)).stdout.splitlines()
+    assert again == ["Deployed order-paid version 2", first[1]]
+
+
 def test_an_invalid_definition_prints_every_problem_with_its_path_and_changes_nothing(
     tether: Cli, api: Api, project: ProjectHandle, tmp_path: Path
 ) -> None:
