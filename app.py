@@ -3,6 +3,7 @@
 from chalicelib.api.admin import admin
 from chalicelib.api.application import ThreadSafeChalice
 from chalicelib.api.connect import connect
+from chalicelib.api.discovery import discovery
 from chalicelib.api.middleware import access_log, default_accept, refuse_unencodable_text
 from chalicelib.api.proxy import proxy
 from chalicelib.api.schedule_dispatcher import dispatch_schedule
@@ -22,7 +23,7 @@ app.api.binary_types = ["*/*"]
 app.register_middleware(access_log, "http")
 app.register_middleware(default_accept, "http")
 app.register_middleware(refuse_unencodable_text, "http")
-for blueprint in (admin, users, workflow_admin, webhooks, sdk, sdk_workflows, connect, proxy):
+for blueprint in (admin, users, workflow_admin, webhooks, sdk, sdk_workflows, connect, proxy, discovery):
     app.register_blueprint(blueprint)
 # The workflow step runner: a Lambda of its own, invoked by the workflows' state machines.
 step_runner = app.lambda_function(name="step_runner")(run_step)

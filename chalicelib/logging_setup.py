@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 # botocore logs request parameters (secret values included) at DEBUG; urllib3 logs URLs with
-# query strings. Neither may ever log below WARNING, whatever the root level is.
-QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
+# query strings. Neither may ever log below WARNING, whatever the root level is. `responses` (moto's
+# HTTP mock, in the local stack) logs a line for every request it lets through to the sandbox.
+QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "responses")
 
 
 def configure_logging() -> None:

@@ -67,7 +67,7 @@ def client_secrets(project: ProjectHandle, include_deleted: bool = True) -> dict
     return {name: s for name, s in found.items() if include_deleted or "DeletedDate" not in s}
 
 
-def test_default_integration_settings_use_dev_keys(api: Api, project: ProjectHandle) -> None:
+def test_default_integration_settings_use_dev_keys(api: Api, project: ProjectHandle, sandbox: Any) -> None:
     response = api.call("GET", integration_path(project), headers=project.admin)
     assert response.status == 200
     body = response.json
@@ -102,7 +102,9 @@ def test_put_integration_stores_secret_in_secrets_manager_and_masks_it(
     assert sdk[0]["usesDevelopmentKeys"] is False
 
 
-def test_put_without_secret_keeps_stored_secret_and_null_clears_it(api: Api, project: ProjectHandle) -> None:
+def test_put_without_secret_keeps_stored_secret_and_null_clears_it(
+    api: Api, project: ProjectHandle, sandbox: Any
+) -> None:
     first = {"clientId": "1", "clientSecret": "first-secret-value", "scopes": [], "active": True}
     assert api.call("PUT", integration_path(project), body=first, headers=project.admin).status == 200
     keep = {"clientId": "1", "scopes": ["posts"], "active": True}

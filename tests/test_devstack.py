@@ -287,5 +287,10 @@ def test_wpcom_origin_points_the_stack_elsewhere(tmp_path: Path) -> None:
             # No dev keys exist for a foreign origin until the operator stores some.
             assert built.status_code == 409
             assert built.json()["code"] == "integration_not_configured"
+            # ... and the SDK is not told it uses them.
+            me = requests.get(sdk_url(other), headers=bearer(token), timeout=HTTP_TIMEOUT).json()
+            assert me["integrations"]["wordpress"]["usesDevelopmentKeys"] is False
+            listed = requests.get(sdk_url(other, "/sdk/integrations"), headers=bearer(token), timeout=HTTP_TIMEOUT)
+            assert listed.json()[0]["usesDevelopmentKeys"] is False
     finally:
         outside.stop()

@@ -32,7 +32,13 @@ HTML_OPERATIONS = {
     ("/connect/ui", "get"),
 }
 # The webhook intake is authenticated by its signature, not by a security scheme.
-UNAUTHENTICATED_OPERATIONS = {("/oauth/callback", "get"), ("/connect/ui", "get"), ("/hooks/{hook_id}", "post")}
+UNAUTHENTICATED_OPERATIONS = {
+    ("/oauth/callback", "get"),
+    ("/connect/ui", "get"),
+    ("/hooks/{hook_id}", "post"),
+    ("/", "get"),
+    ("/openapi.json", "get"),
+}
 
 # Error codes in chalicelib that no HTTP route answers, with the reason.
 NOT_HTTP_CODES = {

@@ -42,7 +42,7 @@ def test_valid_token_returns_me_shape(api: Api, project: ProjectHandle) -> None:
         "enabled": False,
         "allCredentials": [],
         "allConfigurations": [],
-        "usesDevelopmentKeys": True,
+        "usesDevelopmentKeys": False,  # this deployment has no development keys (no sandbox fixture)
         "workflowSettings": {},
     }
     assert body["meta"] == {}
@@ -288,7 +288,7 @@ def test_sdk_integrations_shape(api: Api, project: ProjectHandle) -> None:
     assert wordpress["isActive"] is True
     assert wordpress["authenticationType"] == "oauth"
     assert wordpress["configs"][0]["values"]["workflowMeta"] == {}
-    assert wordpress["usesDevelopmentKeys"] is True
+    assert wordpress["usesDevelopmentKeys"] is False  # no development keys without the sandbox fixture
     # The integration id is stable: the SDK addresses uninstalls by it.
     again = api.call("GET", f"/projects/{project.id}/sdk/integrations", token=project.token())
     assert again.json[0]["id"] == wordpress["id"]

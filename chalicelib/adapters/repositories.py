@@ -163,12 +163,15 @@ class UserRepository:
     def __init__(self, table: Table) -> None:
         self._table = table
 
-    def get_or_create(self, project_id: str, user_id: str, now: str) -> EndUser:
-        """Return the end user, recording them on first sight."""
+    def get_or_create(self, project_id: str, user_id: str, now: str, touch_before: str | None = None) -> EndUser:
+        """Return the end user, recording them on first sight. With `touch_before`, a `lastSeenAt`
+        older than it is set to `now` (once: a concurrent request that touched it first wins)."""
         key = keys.user(project_id, user_id)
         try:
             found = self._table.get_item(Key=key.as_item()).get("Item")
             if found is not None:
+                if touch_before is not None and str(found["lastSeenAt"]) < touch_before:
+                    return self._touch(project_id, user_id, now, touch_before) or _end_user(project_id, found)
                 return _end_user(project_id, found)
             item = {
                 **key.as_item(),
@@ -190,6 +193,21 @@ class UserRepository:
             return _end_user(project_id, item)
         except ClientError as exc:
             raise storage_error(exc) from None
+
+    def _touch(self, project_id: str, user_id: str, now: str, before: str) -> EndUser | None:
+        try:
+            result = self._table.update_item(
+                Key=keys.user(project_id, user_id).as_item(),
+                UpdateExpression="SET lastSeenAt = :now",
+                ConditionExpression=Attr(keys.PK).exists() & Attr("lastSeenAt").lt(before),
+                ExpressionAttributeValues={":now": now},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return None
+            raise
+        return _end_user(project_id, result["Attributes"])
 
     def find(self, project_id: str, user_id: str) -> EndUser | None:
         """The end user, or None if they were never seen."""

@@ -45,21 +45,28 @@ def put_token_policy(project_id: str) -> Response:
     return json_response({"requireAudience": required})
 
 
+def _dev_keys() -> frozenset[str]:
+    services = get_services()
+    return integrations.dev_key_types(services.secrets, services.settings.dev_keys_secret_id)
+
+
 @json_route(admin, "/projects/{project_id}/integrations/{integration_type}", ["GET"])
 def get_integration(project_id: str, integration_type: str) -> Response:
     """The project's settings for one integration (client secret masked)."""
     config = _authorise(project_id)
     provider = get_provider(integration_type)
-    return json_response(integrations.settings_view(integrations.effective_settings(config, provider)))
+    return json_response(integrations.settings_view(integrations.effective_settings(config, provider), _dev_keys()))
 
 
-@json_route(admin, "/projects/{project_id}/integrations/{integration_type}", ["PUT"])
-def put_integration(project_id: str, integration_type: str) -> Response:
-    """Replace the project's settings for one integration."""
+def _store_integration(project_id: str, integration_type: str, *, partial: bool) -> Response:
     services = get_services()
     config = _authorise(project_id)
     provider = get_provider(integration_type)
-    update = integrations.parse_settings_input(json_body(admin.current_request, services.settings.max_body_bytes))
+    body = json_body(admin.current_request, services.settings.max_body_bytes)
+    current = None
+    if partial:  # starts from what the table holds now, not a container's cached copy
+        current = integrations.effective_settings(services.projects.load_config(config.project.id) or config, provider)
+    update = integrations.parse_settings_input(body, provider, current)
     saved = integrations.put_integration_settings(
         services.projects,
         services.secrets,
@@ -69,7 +76,19 @@ def put_integration(project_id: str, integration_type: str) -> Response:
         update,
     )
     services.project_configs.invalidate(config.project.id)
-    return json_response(integrations.settings_view(saved))
+    return json_response(integrations.settings_view(saved, _dev_keys()))
+
+
+@json_route(admin, "/projects/{project_id}/integrations/{integration_type}", ["PUT"])
+def put_integration(project_id: str, integration_type: str) -> Response:
+    """Replace the project's settings for one integration."""
+    return _store_integration(project_id, integration_type, partial=False)
+
+
+@json_route(admin, "/projects/{project_id}/integrations/{integration_type}", ["PATCH"])
+def patch_integration(project_id: str, integration_type: str) -> Response:
+    """Change only the settings the body names; the others keep their stored values."""
+    return _store_integration(project_id, integration_type, partial=True)
 
 
 @json_route(admin, "/projects/{project_id}/signing-keys", ["GET"])

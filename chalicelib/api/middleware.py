@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from chalice.app import CaseInsensitiveMapping, Request, Response
 
-from chalicelib.api.http import error_response
+from chalicelib.api.http import ERROR_HEADER, error_response
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.validation import has_unpaired_surrogate
 
@@ -17,7 +17,8 @@ log = logging.getLogger("tether.access")
 
 
 def access_log(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Log one line per request: method, route template, status, duration.
+    """Log one line per request: method, route template, status, Tether's error code (if it
+    answered one), duration.
 
     The route template (`/projects/{project_id}/...`) is logged, not the concrete path, and
     never the query string or headers, so ids and tokens from the URL stay out of the log."""
@@ -25,7 +26,9 @@ def access_log(event: Request, get_response: Callable[[Request], Response]) -> R
     response = get_response(event)
     elapsed_ms = (time.perf_counter() - started) * 1000
     route = event.context.get("resourcePath", "?") if event.context else "?"
-    log.info("%s %s -> %d (%.1f ms)", event.method, route, response.status_code, elapsed_ms)
+    code = response.headers.get(ERROR_HEADER)
+    error = f" {code}" if code else ""
+    log.info("%s %s -> %d%s (%.1f ms)", event.method, route, response.status_code, error, elapsed_ms)
     return response
 
 

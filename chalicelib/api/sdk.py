@@ -10,7 +10,7 @@ from chalicelib.api.auth import sdk_user
 from chalicelib.api.http import SDK_CORS, json_body, json_response, json_route
 from chalicelib.domain.providers import CATALOGUE
 from chalicelib.services import end_users, workflow_runs
-from chalicelib.services.integrations import sdk_integrations
+from chalicelib.services.integrations import dev_key_types, sdk_integrations
 from chalicelib.wiring import get_services
 
 sdk = Blueprint(__name__)
@@ -21,9 +21,11 @@ def get_me(project_id: str) -> Response:
     """The end user, their integrations' connection state and the project's features."""
     services = get_services()
     config, verified = sdk_user(sdk.current_request, project_id)
-    user = end_users.record_user(services.users, verified)
+    user = end_users.record_user(services.users, verified, services.clock())
     credentials = services.credentials.list_for_user(config.project.id, user.user_id)
-    return json_response(end_users.me_view(config, user, credentials, _workflow_settings(project_id, user.user_id)))
+    dev_keys = dev_key_types(services.secrets, services.settings.dev_keys_secret_id)
+    workflow_settings = _workflow_settings(project_id, user.user_id)
+    return json_response(end_users.me_view(config, user, credentials, workflow_settings, dev_keys=dev_keys))
 
 
 def _workflow_settings(project_id: str, user_id: str) -> dict[str, dict[str, Any]]:
@@ -37,9 +39,11 @@ def patch_me(project_id: str) -> Response:
     services = get_services()
     config, verified = sdk_user(sdk.current_request, project_id)
     body = json_body(sdk.current_request, services.settings.max_body_bytes)
-    user = end_users.update_meta(services.users, verified, body)
+    user = end_users.update_meta(services.users, verified, body, services.clock())
     credentials = services.credentials.list_for_user(config.project.id, user.user_id)
-    return json_response(end_users.me_view(config, user, credentials, _workflow_settings(project_id, user.user_id)))
+    dev_keys = dev_key_types(services.secrets, services.settings.dev_keys_secret_id)
+    workflow_settings = _workflow_settings(project_id, user.user_id)
+    return json_response(end_users.me_view(config, user, credentials, workflow_settings, dev_keys=dev_keys))
 
 
 @json_route(sdk, "/projects/{project_id}/sdk/integrations", ["GET"], cors=SDK_CORS)
@@ -47,5 +51,7 @@ def list_integrations(project_id: str) -> Response:
     """The project's integrations, in the shape the SDK needs to install them."""
     services = get_services()
     config, verified = sdk_user(sdk.current_request, project_id)
-    end_users.record_user(services.users, verified)
-    return json_response(sdk_integrations(config, services.workflows.list_workflows(config.project.id)))
+    end_users.record_user(services.users, verified, services.clock())
+    dev_keys = dev_key_types(services.secrets, services.settings.dev_keys_secret_id)
+    workflows = services.workflows.list_workflows(config.project.id)
+    return json_response(sdk_integrations(config, workflows, dev_keys=dev_keys))

@@ -35,7 +35,7 @@ def _trigger_event(project_id: str) -> Response:
     services = get_services()
     request = sdk_workflows.current_request
     config, user = sdk_user(request, project_id)
-    end_users.record_user(services.users, user)
+    end_users.record_user(services.users, user, services.clock())
     body = json_body(request, services.settings.max_body_bytes)
     run_ids = workflow_runs.trigger_event(
         services.run_ports, config.project.id, user.user_id, body, request.headers.get("idempotency-key")
@@ -85,7 +85,7 @@ def trigger_workflow(project_id: str, workflow_id: str) -> Response:
 def _set_enabled(project_id: str, workflow_id: str, enabled: bool) -> Response:
     services = get_services()
     config, user = sdk_user(sdk_workflows.current_request, project_id)
-    end_users.record_user(services.users, user)
+    end_users.record_user(services.users, user, services.clock())
     state = workflow_runs.set_enabled(services.run_ports, config.project.id, user.user_id, workflow_id, enabled)
     return json_response(state)
 

@@ -47,6 +47,8 @@ class Provider:
     invalid_token_errors: frozenset[str]
     # `error` values with which token-info (answering 400/401) says the token itself is no good.
     token_info_rejections: frozenset[str] = frozenset({"invalid_token"})
+    # The scopes a project may ask for (anything else is refused when the settings are stored).
+    known_scopes: frozenset[str] = frozenset()
 
     def authorize_url(self, origin: str) -> str:
         """The consent page URL at the given provider origin."""
@@ -97,6 +99,30 @@ WORDPRESS = Provider(
     # token-info answers an unknown or revoked token with 400 `invalid_request` ("The specified
     # token is invalid."); an unknown client is `invalid_client`, which says nothing of the token.
     token_info_rejections=frozenset({"invalid_token", "invalid_request"}),
+    # https://developer.wordpress.com/docs/oauth2/: `global` (every site of the user), `auth` (the
+    # profile only) and the granular ones, each one part of the REST API on the picked site.
+    known_scopes=frozenset(
+        {
+            "global",
+            "auth",
+            "users",
+            "sites",
+            "posts",
+            "comments",
+            "taxonomy",
+            "follow",
+            "sharing",
+            "freshly-pressed",
+            "notifications",
+            "insights",
+            "read",
+            "stats",
+            "media",
+            "menus",
+            "batch",
+            "videos",
+        }
+    ),
 )
 
 CATALOGUE: dict[str, Provider] = {WORDPRESS.type: WORDPRESS}

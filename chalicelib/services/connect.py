@@ -46,7 +46,7 @@ from chalicelib.domain.models import (
     ProjectConfig,
 )
 from chalicelib.domain.providers import Provider, get_provider
-from chalicelib.services.integrations import effective_settings, stored_secret_name
+from chalicelib.services.integrations import dev_client, effective_settings, stored_secret_name
 from chalicelib.services.project_config import ProjectConfigCache
 from chalicelib.services.user_tokens import VerifiedUser
 
@@ -114,18 +114,13 @@ def resolve_client(
             f"The project's {provider.service_name} client id or secret is missing; store them again.",
             code="client_secret_missing",
         )
-    raw = ports.secrets.get(ports.settings.dev_keys_secret_id, fresh=fresh)
-    try:
-        dev = json.loads(raw)[provider.type] if raw else None
-        client = ClientCredentials(str(dev["clientId"]), str(dev["clientSecret"]), uses_dev_keys=True) if dev else None
-    except (ValueError, KeyError, TypeError):
-        client = None
-    if client is None:
+    dev = dev_client(ports.secrets.get(ports.settings.dev_keys_secret_id, fresh=fresh), provider.type)
+    if dev is None:
         raise Conflict(
             f"No {provider.service_name} OAuth client is configured: set the project's clientId and clientSecret.",
             code="integration_not_configured",
         )
-    return client
+    return ClientCredentials(dev[0], dev[1], uses_dev_keys=True)
 
 
 def check_can_connect(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
@@ -69,6 +70,8 @@ def integration_state(
     provider: Provider,
     credentials: list[Credential],
     workflow_settings: dict[str, Any] | None = None,
+    *,
+    dev_keys: Collection[str],
 ) -> dict[str, Any]:
     """One entry of `/sdk/me`'s `integrations` map."""
     settings = effective_settings(config, provider)
@@ -78,7 +81,7 @@ def integration_state(
         "enabled": False,
         "allCredentials": views,
         "allConfigurations": [conf for view in views for conf in view["configurations"]],
-        "usesDevelopmentKeys": settings.uses_dev_keys,
+        "usesDevelopmentKeys": settings.uses_dev_keys and provider.type in dev_keys,
         "workflowSettings": workflow_settings or {},
     }
     default = default_credential(mine)
@@ -96,13 +99,18 @@ def integration_state(
 
 
 def integrations_state(
-    config: ProjectConfig, credentials: list[Credential], workflow_settings: dict[str, dict[str, Any]] | None = None
+    config: ProjectConfig,
+    credentials: list[Credential],
+    workflow_settings: dict[str, dict[str, Any]] | None = None,
+    *,
+    dev_keys: Collection[str],
 ) -> dict[str, Any]:
     """The `integrations` map of `/sdk/me`: every catalogue integration, connected or not, with
-    the user's `workflowSettings` per integration type when given."""
+    the user's `workflowSettings` per integration type when given; `dev_keys`: the integrations
+    the deployment has development keys for."""
     settings = workflow_settings or {}
     return {
-        provider.type: integration_state(config, provider, credentials, settings.get(provider.type))
+        provider.type: integration_state(config, provider, credentials, settings.get(provider.type), dev_keys=dev_keys)
         for provider in CATALOGUE.values()
     }
 
@@ -121,8 +129,11 @@ def uninstall(
     integration_id: str,
     credential_id: str | None,
 ) -> list[str]:
-    """The SDK's `uninstallIntegration`: remove the named credential, or all of the integration's."""
-    provider = next((p for p in CATALOGUE.values() if effective_settings(config, p).id == integration_id), None)
+    """The SDK's `uninstallIntegration`: remove the named credential, or all of the integration's.
+    The integration is named by its id (what the SDK sends) or its type (`wordpress`)."""
+    provider = CATALOGUE.get(integration_id) or next(
+        (p for p in CATALOGUE.values() if effective_settings(config, p).id == integration_id), None
+    )
     if provider is None:
         raise NotFound("No such integration in this project.", code="integration_not_found")
     mine = [c for c in credentials.list_for_user(config.project.id, user_id) if c.integration_type == provider.type]

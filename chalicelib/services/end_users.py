@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 from typing import Any
 
 from chalicelib.adapters.repositories import UserRepository
-from chalicelib.domain.clock import utc_now_iso
+from chalicelib.domain.clock import iso_at
 from chalicelib.domain.errors import BadRequest, Unauthorized
 from chalicelib.domain.models import Credential, EndUser, ProjectConfig
 from chalicelib.domain.validation import check_fields
@@ -35,9 +36,15 @@ def authenticate_user(
     return config, verify_user_token(config, token, rules, time.time())
 
 
-def record_user(users: UserRepository, verified: VerifiedUser) -> EndUser:
-    """The end user's record, created on first sight."""
-    return users.get_or_create(verified.project_id, verified.user_id, utc_now_iso())
+LAST_SEEN_RESOLUTION_SECONDS = 60
+
+
+def record_user(users: UserRepository, verified: VerifiedUser, now: float) -> EndUser:
+    """The end user's record, created on first sight; `lastSeenAt` moves to `now` (Unix seconds)
+    when it is at least a minute old, so a busy user costs one write a minute at most."""
+    return users.get_or_create(
+        verified.project_id, verified.user_id, iso_at(now), touch_before=iso_at(now - LAST_SEEN_RESOLUTION_SECONDS)
+    )
 
 
 def me_view(
@@ -45,12 +52,15 @@ def me_view(
     user: EndUser,
     credentials: list[Credential],
     workflow_settings: dict[str, dict[str, Any]] | None = None,
+    *,
+    dev_keys: Collection[str],
 ) -> dict[str, Any]:
     """The `GET /sdk/me` body, in the shape the Paragon SDK expects (`workflow_settings`: the
-    user's `{<workflowId>: {enabled, settings}}` per integration type)."""
+    user's `{<workflowId>: {enabled, settings}}` per integration type; `dev_keys`: the
+    integrations the deployment has development keys for)."""
     return {
         "id": user.user_id,
-        "integrations": integrations_state(config, credentials, workflow_settings),
+        "integrations": integrations_state(config, credentials, workflow_settings, dev_keys=dev_keys),
         "meta": user.meta,
         "resources": [],
         "project": {
@@ -61,7 +71,7 @@ def me_view(
     }
 
 
-def update_meta(users: UserRepository, verified: VerifiedUser, body: dict[str, Any]) -> EndUser:
+def update_meta(users: UserRepository, verified: VerifiedUser, body: dict[str, Any], now: float) -> EndUser:
     """Replace the end user's metadata from a `{"meta": {...}}` body."""
     check_fields(body, allowed={"meta"}, required=["meta"])
     meta = body["meta"]
@@ -69,5 +79,5 @@ def update_meta(users: UserRepository, verified: VerifiedUser, body: dict[str, A
         raise BadRequest("Field 'meta' must be a JSON object.", code="invalid_field")
     if len(json.dumps(meta, separators=(",", ":")).encode()) > MAX_META_BYTES:
         raise BadRequest(f"Field 'meta' must encode to at most {MAX_META_BYTES} bytes.", code="invalid_field")
-    record_user(users, verified)
-    return users.update_meta(verified.project_id, verified.user_id, meta, utc_now_iso())
+    record_user(users, verified, now)
+    return users.update_meta(verified.project_id, verified.user_id, meta, iso_at(now))

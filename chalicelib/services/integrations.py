@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets as secrets_module
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,6 @@ from chalicelib.domain.clock import utc_now_iso
 from chalicelib.domain.errors import BadRequest, TetherError, UpstreamError
 from chalicelib.domain.models import IntegrationSettings, ProjectConfig
 from chalicelib.domain.providers import CATALOGUE, Provider, get_provider
-from chalicelib.domain.validation import check_fields
 from chalicelib.domain.workflows.records import DeployedWorkflow
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,28 @@ _INTEGRATION_NAMESPACE = uuid.UUID("6f1d8a52-43b7-4c38-9a0e-5b0f0c1d2e3f")
 def integration_id(project_id: str, integration_type: str) -> str:
     """The stable id of a project's integration (the SDK addresses uninstalls by it)."""
     return str(uuid.uuid5(_INTEGRATION_NAMESPACE, f"{project_id}:{integration_type}"))
+
+
+def dev_client(raw: str | None, integration_type: str) -> tuple[str, str] | None:
+    """The development client (id, secret) for an integration from the dev-keys secret's JSON
+    `{"<type>": {"clientId", "clientSecret"}}`, or None when it holds none (or is unreadable)."""
+    try:
+        entry = json.loads(raw)[integration_type] if raw else None
+        return (str(entry["clientId"]), str(entry["clientSecret"])) if entry else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def dev_key_types(secrets: SecretStore, dev_keys_secret_id: str) -> frozenset[str]:
+    """The integrations the deployment has development keys for (read through the secret cache).
+    When Secrets Manager cannot answer, every integration is assumed to have them: this feeds the
+    `usesDevelopmentKeys` flags, and a connect reads the keys again anyway."""
+    try:
+        raw = secrets.get(dev_keys_secret_id)
+    except TetherError:
+        log.warning("could not read the development keys; reporting them as present")
+        return frozenset(CATALOGUE)
+    return frozenset(t for t in CATALOGUE if dev_client(raw, t) is not None)
 
 
 def effective_settings(config: ProjectConfig, provider: Provider) -> IntegrationSettings:
@@ -62,37 +84,75 @@ class SettingsInput:
     active: bool
 
 
-def parse_settings_input(body: dict[str, Any]) -> SettingsInput:
-    """Validate the PUT body `{"clientId", "clientSecret"?, "scopes", "active"}`."""
-    check_fields(
-        body, allowed={"clientId", "clientSecret", "scopes", "active"}, required=["clientId", "scopes", "active"]
-    )
-    client_id = _optional_text(body, "clientId")
+SETTINGS_FIELDS = ("clientId", "clientSecret", "scopes", "active")
+REQUIRED_ON_PUT = ("clientId", "scopes", "active")
+
+
+def parse_settings_input(
+    body: dict[str, Any], provider: Provider, current: IntegrationSettings | None = None
+) -> SettingsInput:
+    """Validate a settings body `{"clientId", "clientSecret"?, "scopes", "active"}`.
+
+    Without `current` (PUT) the body replaces the settings, so `clientId`, `scopes` and `active`
+    are required; with `current` (PATCH) a missing field keeps its current value. Every problem
+    is reported at once, in one 400 whose code is the first problem's."""
+    problems: list[tuple[str, str]] = []
+    unknown = sorted(set(body) - set(SETTINGS_FIELDS))
+    if unknown:
+        problems.append(("unknown_field", f"Unknown field(s): {', '.join(unknown)[:200]}."))
+    if current is None:
+        problems += [("missing_field", f"Field '{n}' is required.") for n in REQUIRED_ON_PUT if n not in body]
+    client_id = current.client_id if current is not None else None
+    if "clientId" in body:
+        client_id = _optional_text(body, "clientId", problems)
     keep_secret = "clientSecret" not in body
-    client_secret = None if keep_secret else _optional_text(body, "clientSecret")
-    scopes = body["scopes"]
-    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
-        raise BadRequest("Field 'scopes' must be a list of strings.", code="invalid_field")
-    if len(scopes) > MAX_SCOPES:
-        raise BadRequest(f"At most {MAX_SCOPES} scopes are allowed.", code="invalid_field")
-    for scope in scopes:
-        if not SCOPE_PATTERN.match(scope):
-            raise BadRequest("Each scope must be 1-64 letters, digits or '_.:-' characters.", code="invalid_field")
-    active = body["active"]
-    if not isinstance(active, bool):
-        raise BadRequest("Field 'active' must be true or false.", code="invalid_field")
-    return SettingsInput(client_id, client_secret, keep_secret, tuple(dict.fromkeys(scopes)), active)
+    client_secret = None if keep_secret else _optional_text(body, "clientSecret", problems)
+    scopes = current.scopes if current is not None else ()
+    if "scopes" in body:
+        scopes = _scopes(body["scopes"], provider, problems)
+    active = current.active if current is not None else True
+    if "active" in body:
+        if isinstance(body["active"], bool):
+            active = body["active"]
+        else:
+            problems.append(("invalid_field", "Field 'active' must be true or false."))
+    if problems:
+        raise BadRequest(" ".join(message for _, message in problems), code=problems[0][0])
+    return SettingsInput(client_id, client_secret, keep_secret, scopes, active)
 
 
-def _optional_text(body: dict[str, Any], name: str) -> str | None:
+def _scopes(value: Any, provider: Provider, problems: list[tuple[str, str]]) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        problems.append(("invalid_field", "Field 'scopes' must be a list of strings."))
+        return ()
+    if len(value) > MAX_SCOPES:
+        problems.append(("invalid_field", f"At most {MAX_SCOPES} scopes are allowed."))
+        return ()
+    if not all(SCOPE_PATTERN.match(scope) for scope in value):
+        problems.append(("invalid_field", "Each scope must be 1-64 letters, digits or '_.:-' characters."))
+        return ()
+    unknown = [scope for scope in dict.fromkeys(value) if scope not in provider.known_scopes]
+    if unknown:
+        names = ", ".join(f"'{scope}'" for scope in unknown)
+        valid = ", ".join(sorted(provider.known_scopes))
+        problems.append(
+            ("invalid_field", f"Field 'scopes': unknown {provider.service_name} scope(s) {names}; valid: {valid}.")
+        )
+        return ()
+    return tuple(dict.fromkeys(value))
+
+
+def _optional_text(body: dict[str, Any], name: str, problems: list[tuple[str, str]]) -> str | None:
     value = body[name]
     if value is None:
         return None
     if not isinstance(value, str):
-        raise BadRequest(f"Field '{name}' must be a string or null.", code="invalid_field")
+        problems.append(("invalid_field", f"Field '{name}' must be a string or null."))
+        return None
     value = value.strip()
     if len(value) > MAX_CLIENT_FIELD or any(ord(ch) < 32 for ch in value):
-        raise BadRequest(f"Field '{name}' is not a valid value.", code="invalid_field")
+        problems.append(("invalid_field", f"Field '{name}' is not a valid value."))
+        return None
     return value or None
 
 
@@ -178,8 +238,9 @@ def _delete_secrets(secrets: SecretStore, names: tuple[str, ...]) -> tuple[str, 
     return tuple(failed)
 
 
-def settings_view(settings: IntegrationSettings) -> dict[str, Any]:
-    """The admin API's JSON form; the client secret is write-only and shown masked."""
+def settings_view(settings: IntegrationSettings, dev_keys: Collection[str]) -> dict[str, Any]:
+    """The admin API's JSON form; the client secret is write-only and shown masked.
+    `dev_keys`: the integrations the deployment has development keys for (`dev_key_types`)."""
     return {
         "id": settings.id,
         "type": settings.integration_type,
@@ -187,14 +248,16 @@ def settings_view(settings: IntegrationSettings) -> dict[str, Any]:
         "clientSecret": MASK if settings.has_client_secret else None,
         "scopes": list(settings.scopes),
         "active": settings.active,
-        "usesDevelopmentKeys": settings.uses_dev_keys,
+        "usesDevelopmentKeys": settings.uses_dev_keys and settings.integration_type in dev_keys,
         "updatedAt": settings.updated_at,
     }
 
 
-def sdk_integrations(config: ProjectConfig, workflows: Sequence[DeployedWorkflow] = ()) -> list[dict[str, Any]]:
+def sdk_integrations(
+    config: ProjectConfig, workflows: Sequence[DeployedWorkflow] = (), *, dev_keys: Collection[str]
+) -> list[dict[str, Any]]:
     """The `GET /sdk/integrations` list, in the shape the Paragon SDK expects, with the project's
-    workflows listed under the integration they act on."""
+    workflows listed under the integration they act on (`dev_keys` as in `settings_view`)."""
     listing = []
     for provider in CATALOGUE.values():
         settings = effective_settings(config, provider)
@@ -208,7 +271,7 @@ def sdk_integrations(config: ProjectConfig, workflows: Sequence[DeployedWorkflow
                 "isActive": settings.active,
                 "needPreOauthInputs": False,
                 "authenticationType": "oauth",
-                "usesDevelopmentKeys": settings.uses_dev_keys,
+                "usesDevelopmentKeys": settings.uses_dev_keys and provider.type in dev_keys,
                 "configs": [
                     {
                         "values": {
