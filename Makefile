@@ -22,8 +22,10 @@ $(PY_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	cd $* && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# `make run PORT=8080` serves the API on another port (the sandbox takes the next one).
+PORT ?= 8000
 run: setup
-	$(BIN)/tether dev
+	$(BIN)/tether dev --port $(PORT)
 
 lint: $(PY_STAMP)
 	$(BIN)/ruff check .

@@ -1,7 +1,7 @@
 // The demo page's logic: plain browser JavaScript over the Paragon Connect SDK.
 (function () {
   "use strict";
-  const config = window.TETHER_DEMO; // {apiUrl, projectId, userId, userToken}, from /demo/config.js
+  let config; // {apiUrl, projectId, userId, userToken}, from /demo/config.json?user=...
   const paragon = window.ParagonConnect.paragon;
   const $ = (id) => document.getElementById(id);
 
@@ -11,8 +11,19 @@
     el.className = kind || "muted";
   }
 
+  // The SDK rejects with an Error whose message is the JSON error body ({"message", "code"}):
+  // show Tether's message in words, with its code.
   function errorText(error) {
-    return (error && (error.message || String(error))) || "Unknown error";
+    const text = (error && (error.message || String(error))) || "Unknown error";
+    try {
+      const body = JSON.parse(text);
+      if (body && typeof body.message === "string") {
+        return body.code ? body.message + " (" + body.code + ")" : body.message;
+      }
+    } catch (ignored) {
+      // Not JSON: the text itself is the message.
+    }
+    return text;
   }
 
   function wordpressState() {
@@ -27,6 +38,7 @@
       ? "connected (" + (state.providerData && state.providerData.username || state.providerId) + ")"
       : state.credentialStatus === "INVALID" ? "needs reconnecting" : "not connected";
     $("disconnect").hidden = !connected;
+    $("connect").hidden = connected;
   }
 
   async function refreshUser() {
@@ -60,7 +72,10 @@
     // The SDK hands proxy answers back parsed (or as a Response in some versions).
     if (response && typeof response.json === "function") {
       const body = await response.json();
-      if (!response.ok) throw new Error(body.message || body.error || ("HTTP " + response.status));
+      if (!response.ok) {
+        const reason = body.message || body.error || "HTTP " + response.status;
+        throw new Error(body.code ? reason + " (" + body.code + ")" : reason);
+      }
       return body;
     }
     return response;
@@ -126,10 +141,11 @@
     }
   }
 
-  // The demo user's latest workflow runs with their steps, from the demo server (dev-only: it
+  // The user's latest workflow runs with their steps, from the demo server (dev-only: it
   // reads them in-process for this user only; the project secret key never reaches the page).
   async function latestRuns() {
-    const response = await fetch("/demo/runs", { headers: { Accept: "application/json" } });
+    const query = "?user=" + encodeURIComponent(config.userId);
+    const response = await fetch("/demo/runs" + query, { headers: { Accept: "application/json" } });
     const body = await response.json();
     if (!response.ok) throw new Error(body.message || ("HTTP " + response.status));
     return body.runs || [];
@@ -197,7 +213,23 @@
     }
   }
 
+  async function loadConfig() {
+    const user = new URLSearchParams(window.location.search).get("user");
+    const response = await fetch("/demo/config.json" + (user === null ? "" : "?user=" + encodeURIComponent(user)));
+    const body = await response.json();
+    if (!response.ok) throw new Error(JSON.stringify(body));
+    return body;
+  }
+
   async function start() {
+    try {
+      config = await loadConfig();
+    } catch (error) {
+      $("status").textContent = "not started";
+      show("connect-result", errorText(error), "error");
+      document.body.dataset.ready = "true";
+      return;
+    }
     $("api-url").textContent = config.apiUrl;
     $("user-id").textContent = config.userId;
     const base = config.apiUrl;

@@ -66,7 +66,7 @@ def dev(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     import ipaddress
 
-    from tether.devstack import start_dev_stack
+    from tether.devstack import PortInUse, StateFileInUse, start_dev_stack
 
     extra_origins = _origins_or_exit(list(allow_origins))
 
@@ -82,7 +82,20 @@ def dev(
         )
     if wpcom_port is None:
         wpcom_port = port + 1 if port else 0
-    stack = start_dev_stack(host, port, wpcom_origin, wpcom_port, Path(state_file), extra_origins)
+    try:
+        stack = start_dev_stack(host, port, wpcom_origin, wpcom_port, Path(state_file), extra_origins)
+    except PortInUse as busy:
+        hint = " (`make run PORT=N`)" if busy.flag == "--port" else ""
+        raise click.ClickException(
+            f"Port {busy.port} on {busy.host} is already in use (another `tether dev`?). "
+            f"Stop what uses it, or pick another port with {busy.flag} N{hint}."
+        ) from None
+    except StateFileInUse as taken:
+        where = f" (its API: {taken.api_url})" if taken.api_url else ""
+        raise click.ClickException(
+            f"Another `tether dev` is running with the state file {taken.path}{where}; this one would overwrite "
+            "it. Stop that one, or give this one its own file with --state-file PATH."
+        ) from None
     state = stack.state
     click.echo(
         "\n".join(
@@ -100,6 +113,15 @@ def dev(
                 f"  TOKEN=$(.venv/bin/tether token --state-file {state_file} --user alice)",
                 f'  curl -H "Authorization: Bearer $TOKEN" {state["apiUrl"]}/projects/{state["projectId"]}/sdk/me',
                 "",
+                *(
+                    [
+                        "Connect alice to a sandbox WordPress.com account without a browser:",
+                        f"  .venv/bin/tether connect --state-file {state_file} --user alice --wpcom-user alicebaker",
+                        "",
+                    ]
+                    if stack.sandbox is not None
+                    else []
+                ),
                 "Press Ctrl+C to stop.",
             ]
         )
@@ -113,6 +135,48 @@ def dev(
         pass
     finally:
         stack.stop()
+
+
+@cli.command("connect")
+@click.option("--user", "user_id", required=True, help="The end user (the user token's `sub`) to connect.")
+@click.option(
+    "--wpcom-user",
+    default="alicebaker",
+    show_default=True,
+    help="The sandbox WordPress.com account to connect (alicebaker, bobortega or carolnguyen).",
+)
+@click.option(
+    "--state-file",
+    default=str(DEFAULT_STATE_FILE),
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The running `tether dev`'s state file.",
+)
+def connect(user_id: str, wpcom_user: str, state_file: str) -> None:
+    """Connect a sandbox WordPress.com account for an end user of the running `tether dev`, without
+    a browser (the popup's steps over HTTP, the consent answered by the sandbox). Prints the
+    credential id."""
+    import requests
+
+    from tether.sandbox_connect import connect_over_http
+    from tether.tokens import sign_user_token
+
+    try:
+        state = json.loads(Path(state_file).read_text())
+    except (OSError, ValueError):
+        raise click.ClickException(f"Cannot read the state file {state_file}: is `tether dev` running?") from None
+    if "devClientId" not in state:
+        raise click.ClickException(
+            f"This stack uses {state.get('wpcomOrigin')}, not the WordPress.com sandbox: connect through the "
+            "browser instead (the demo page, or your app)."
+        )
+    token = sign_user_token(state["signingPrivateKeyPem"], user_id, 600)
+    try:
+        credential_id = connect_over_http(state["apiUrl"], state["projectId"], token, wpcom_user)
+    except (requests.RequestException, RuntimeError) as exc:
+        reason = str(exc) if isinstance(exc, RuntimeError) else type(exc).__name__
+        raise click.ClickException(f"Could not connect {user_id}: {reason}") from None
+    click.echo(json.dumps({"userId": user_id, "wpcomUser": wpcom_user, "credentialId": credential_id}))
 
 
 @cli.group()

@@ -1,10 +1,10 @@
 """The local stack's demo page (`/demo/`): the real Paragon SDK in a browser, against Tether.
 
-Local stack only: it hands out a user token for the dev project's demo user to whoever loads
-the page, which is fine on loopback and nowhere else.
+Local stack only: it hands out a user token for the dev project's demo user (or the user named by
+`?user=`) to whoever loads the page, which is fine on loopback and nowhere else.
 
-`/demo/runs` shows the page the demo user's latest workflow runs with their steps. The demo server
-reads them in-process (the same use case as the admin runs API) and answers only the demo user's
+`/demo/runs` shows the page the user's latest workflow runs with their steps. The demo server
+reads them in-process (the same use case as the admin runs API) and answers only that user's
 runs in the dev project: the project secret key never leaves the server, and the page learns
 nothing its own user token could not already cause or see.
 """
@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
+from chalicelib.services.user_tokens import MAX_USER_ID_CHARS
 from tether.tokens import sign_user_token
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
@@ -43,50 +45,58 @@ class DemoSite:
     project_id: str
     private_key_pem: str = field(repr=False)
     # The demo user's latest runs, newest first, each with its steps (see `demo_user_runs`).
-    runs: Callable[[], list[dict[str, Any]]] | None = field(default=None, repr=False)
+    runs: Callable[[str], list[dict[str, Any]]] | None = field(default=None, repr=False)
 
-    def get(self, path: str) -> DemoFile | None:
-        """The response for a `/demo...` path, or None when the path is not the demo's."""
+    def get(self, path: str, query: str = "") -> DemoFile | None:
+        """The response for a `/demo...` path (and its query string), or None when the path is
+        not the demo's."""
         if path in ("/demo", "/demo/", "/demo/index.html"):
             return _file(DEMO_DIR / "index.html", "text/html; charset=utf-8")
         if path == "/demo/demo.js":
             return _file(DEMO_DIR / "demo.js", "text/javascript; charset=utf-8")
-        if path == "/demo/config.js":
-            config = {
-                "apiUrl": self.api_url,
-                "projectId": self.project_id,
-                "userId": DEMO_USER,
-                "userToken": sign_user_token(self.private_key_pem, DEMO_USER, 3600),
-            }
-            body = f"window.TETHER_DEMO = {json.dumps(config)};\n".encode()
-            return DemoFile(200, "text/javascript; charset=utf-8", body)
+        user_id = parse_qs(query, keep_blank_values=True).get("user", [DEMO_USER])[0]
+        if path == "/demo/config.json":
+            return self._config(user_id)
         if path == "/demo/runs" and self.runs is not None:
-            return self._runs()
+            return self._runs(user_id)
         if path == "/demo/paragon-connect.js":
             return _sdk_bundle()
         if path.startswith("/demo/"):
             return DemoFile(404, "text/plain; charset=utf-8", b"Not found.\n")
         return None
 
-    def _runs(self) -> DemoFile:
+    def _config(self, user_id: str) -> DemoFile:
+        """The page's settings, with a user token for `user_id` (the page's `?user=`)."""
+        if not user_id.strip() or len(user_id) > MAX_USER_ID_CHARS:
+            error = {"message": f"?user= must be 1 to {MAX_USER_ID_CHARS} characters.", "code": "invalid_user"}
+            return DemoFile(400, "application/json", json.dumps(error).encode())
+        config = {
+            "apiUrl": self.api_url,
+            "projectId": self.project_id,
+            "userId": user_id,
+            "userToken": sign_user_token(self.private_key_pem, user_id, 3600),
+        }
+        return DemoFile(200, "application/json", json.dumps(config).encode())
+
+    def _runs(self, user_id: str) -> DemoFile:
         from chalicelib.domain.errors import TetherError
 
         assert self.runs is not None
         body: dict[str, Any]
         try:
-            status, body = 200, {"runs": self.runs()}
+            status, body = 200, {"runs": self.runs(user_id)}
         except TetherError as error:
             status, body = error.status, {"message": error.message, "code": error.code}
         return DemoFile(status, "application/json", json.dumps(body).encode())
 
 
-def demo_user_runs(project_id: str) -> list[dict[str, Any]]:
-    """The demo user's latest runs in the project, newest first, each with its steps."""
+def demo_user_runs(project_id: str, user_id: str = DEMO_USER) -> list[dict[str, Any]]:
+    """The user's latest runs in the project, newest first, each with its steps."""
     from chalicelib.services import workflow_runs
     from chalicelib.wiring import get_services
 
     ports = get_services().run_ports
-    runs, _ = workflow_runs.list_runs(ports, project_id, {"userId": DEMO_USER}, DEMO_RUNS_SHOWN)
+    runs, _ = workflow_runs.list_runs(ports, project_id, {"userId": user_id}, DEMO_RUNS_SHOWN)
     return [workflow_runs.run_view(*workflow_runs.get_run(ports, project_id, run.id)) for run in runs]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import secrets
@@ -9,7 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeVar
 
 from tether.demo_site import DEMO_DIR, DemoSite, demo_user_runs
 from tether.local_server import LocalApiServer
@@ -18,12 +20,53 @@ from wpcom_sandbox.server import WordPressSandbox
 
 # The demo workflows deployed to the dev project, one definition per file (the file name is its id).
 DEMO_WORKFLOWS_DIR = DEMO_DIR / "workflows"
+
+_T = TypeVar("_T")
+
 LOCAL_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "local-stack",
     "AWS_SECRET_ACCESS_KEY": "local-stack",
     "AWS_SESSION_TOKEN": "local-stack",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+
+
+class PortInUse(RuntimeError):
+    """A port the stack needs is taken; `flag` is the option that picks another."""
+
+    def __init__(self, host: str, port: int, flag: str) -> None:
+        super().__init__(f"Port {port} on {host} is already in use.")
+        self.host = host
+        self.port = port
+        self.flag = flag
+
+
+class StateFileInUse(RuntimeError):
+    """Another running stack owns the state file (it holds the file's lock)."""
+
+    def __init__(self, path: Path, api_url: str | None) -> None:
+        super().__init__(f"Another `tether dev` is using the state file {path}.")
+        self.path = path
+        self.api_url = api_url
+
+
+def lock_state_file(path: Path) -> IO[str]:
+    """Take the state file's lock (`<state file>.lock`, held until the returned file is closed or
+    the process ends, however it ends), so a second stack never overwrites a live one's file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path.with_name(path.name + ".lock"), "a+")  # noqa: SIM115 - held for the stack's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.close()
+        if exc.errno not in (errno.EAGAIN, errno.EACCES):
+            raise
+        try:
+            api_url = str(json.loads(path.read_text())["apiUrl"])
+        except (OSError, ValueError, KeyError, TypeError):
+            api_url = None
+        raise StateFileInUse(path, api_url) from None
+    return handle
 
 
 @dataclass
@@ -36,11 +79,13 @@ class DevStack:
     _mock: Any = field(repr=False)
     _unserialize: Callable[[], None] = field(repr=False, default=lambda: None)
     _uninstall_lambda: Callable[[], None] = field(repr=False, default=lambda: None)
+    _state_lock: IO[str] | None = field(repr=False, default=None)
     # Stands in for EventBridge Scheduler: dispatches schedule-triggered workflows' ticks.
     scheduler: SchedulerLoop | None = None
 
     def stop(self) -> None:
-        """Stop the servers, the scheduler loop, the in-process step runner and the AWS mock."""
+        """Stop the servers, the scheduler loop, the in-process step runner and the AWS mock;
+        release the state file."""
         if self.scheduler is not None:
             self.scheduler.stop()
         self.api.stop()
@@ -49,6 +94,8 @@ class DevStack:
         self._uninstall_lambda()
         self._unserialize()
         self._mock.stop()
+        if self._state_lock is not None:
+            self._state_lock.close()
 
 
 def start_dev_stack(
@@ -62,9 +109,11 @@ def start_dev_stack(
     """Start moto, provision the table and keys, bootstrap a dev project and serve everything.
 
     The dev project's allowed origins are the demo page's (the API's own origin) and
-    `extra_origins` (say, the app under development at http://localhost:3000)."""
+    `extra_origins` (say, the app under development at http://localhost:3000). Raises
+    `StateFileInUse` when another stack holds `state_file`, `PortInUse` when a port is taken."""
     from moto import mock_aws
 
+    state_lock = lock_state_file(state_file) if state_file is not None else None
     for name, value in LOCAL_AWS_ENV.items():
         os.environ[name] = value
     os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -79,9 +128,12 @@ def start_dev_stack(
         uninstall_lambda()
         unserialize()
         mock.stop()
+        if state_lock is not None:
+            state_lock.close()
         raise
     stack._unserialize = unserialize
     stack._uninstall_lambda = uninstall_lambda
+    stack._state_lock = state_lock
     return stack
 
 
@@ -140,10 +192,14 @@ def _start_servers(
     from tether import provision
     from tether.tokens import generate_rsa_private_key_pem, public_key_pem
 
-    api = LocalApiServer(app, host, port)
+    api = _bind(lambda: LocalApiServer(app, host, port), host, port, "--port")
     sandbox: WordPressSandbox | None = None
     if wpcom_origin is None:
-        sandbox = WordPressSandbox(host, wpcom_port)
+        try:
+            sandbox = _bind(lambda: WordPressSandbox(host, wpcom_port), host, wpcom_port, "--wpcom-port")
+        except BaseException:
+            api.close()
+            raise
         wpcom_origin = sandbox.origin
     os.environ["TETHER_PUBLIC_URL"] = api.url
     os.environ["TETHER_WPCOM_ORIGIN"] = wpcom_origin
@@ -175,7 +231,7 @@ def _start_servers(
         }
     )
     project_id = created.project.id
-    api.serve_demo(DemoSite(api.url, project_id, private_pem, runs=lambda: demo_user_runs(project_id)))
+    api.serve_demo(DemoSite(api.url, project_id, private_pem, runs=lambda user_id: demo_user_runs(project_id, user_id)))
     if sandbox is not None:
         sandbox.start()
     api.start()
@@ -199,6 +255,15 @@ def deploy_demo_workflows(project_id: str) -> list[str]:
         )
         deployed.append(deployment.workflow.id)
     return deployed
+
+
+def _bind(make: Callable[[], _T], host: str, port: int, flag: str) -> _T:
+    try:
+        return make()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(host, port, flag) from None
+        raise
 
 
 def write_state_file(path: Path, state: dict[str, Any]) -> None:

@@ -33,7 +33,8 @@ class TetherRequestHandler(ChaliceRequestHandler):
 
     def do_GET(self) -> None:
         demo = self.server.demo
-        answer = demo.get(self.path.split("?", 1)[0]) if demo is not None else None
+        path, _, query = self.path.partition("?")
+        answer = demo.get(path, query) if demo is not None else None
         if answer is None:
             self._generic_handle()
             return
@@ -92,6 +93,10 @@ class LocalApiServer:
     def start(self) -> None:
         """Start serving in the background."""
         self._thread.start()
+
+    def close(self) -> None:
+        """Close the socket of a server that was never started."""
+        self._server.server_close()
 
     def stop(self) -> None:
         """Stop serving and close the socket."""

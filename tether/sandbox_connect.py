@@ -33,7 +33,8 @@ def connect_over_http(
         headers={"Referer": f"{opener}/", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"},
         timeout=10,
     )
-    nonce.raise_for_status()
+    if nonce.status_code != 200:  # not raise_for_status(): its message quotes the URL, token included
+        raise RuntimeError(f"the popup's first page answered {nonce.status_code}")
     session_id = secrets.token_hex(8)
     built = requests.get(
         f"{api_url}/v2/projects/{project_id}/sdk/actions/build-oauth",
@@ -41,11 +42,13 @@ def connect_over_http(
         headers={"Authorization": f"Bearer {user_token}"},
         timeout=10,
     )
-    built.raise_for_status()
+    if built.status_code != 200:
+        raise RuntimeError(f"build-oauth answered {built.status_code}: {_message(built)}")
     consent_url = built.json()["redirectUrl"] + f"&sandbox_auto=approve&sandbox_user={wpcom_user}"
     page = browser.get(consent_url, timeout=10)  # follows the redirect to Tether's callback
     if page.status_code != 200:
-        raise RuntimeError(f"the OAuth callback answered {page.status_code}")
+        where = "the OAuth callback" if "/oauth/callback" in page.url else "the consent page"
+        raise RuntimeError(f"{where} answered {page.status_code} (is {wpcom_user!r} a sandbox user?)")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         polled = requests.get(
@@ -57,3 +60,10 @@ def connect_over_http(
             return str(polled["connectCredentialId"])
         time.sleep(0.1)
     raise RuntimeError("the connect session never completed")
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        return str(response.json()["message"])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200]

@@ -86,7 +86,10 @@ def html_response(status: int, page: str) -> Response:
             page.encode("utf-8"),
             "text/html; charset=utf-8",
             [
-                ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
+                (
+                    "Content-Security-Policy",
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
+                ),
                 ("X-Frame-Options", "DENY"),
                 ("Referrer-Policy", "no-referrer"),
             ],

@@ -12,16 +12,23 @@ FORM_NONCE_FIELD = "sandbox_form_token"
 
 _STYLE = """
 body { font: 16px/1.5 -apple-system, "Segoe UI", Roboto, sans-serif; background: #f6f7f7; color: #1d2327; margin: 0; }
-main { max-width: 32rem; margin: 3rem auto; background: #fff; padding: 2rem; border: 1px solid #dcdcde; }
-.banner { background: #fcf9e8; border: 1px solid #dba617; padding: .5rem .75rem; font-size: .875rem; }
+main { max-width: 32rem; margin: 1.5rem auto; background: #fff; padding: 1.25rem 1.5rem; border: 1px solid #dcdcde; }
+h1 { font-size: 1.25rem; line-height: 1.35; margin: .75rem 0; }
+.banner { background: #fcf9e8; border: 1px solid #dba617; padding: .35rem .75rem; font-size: .8125rem; margin: 0; }
 .error { background: #fcf0f1; border: 1px solid #d63638; padding: .5rem .75rem; }
-label { display: block; font-weight: 600; margin-top: 1rem; }
+label { display: block; font-weight: 600; margin-top: .75rem; }
 select { width: 100%; padding: .4rem; margin-top: .25rem; }
-.actions { display: flex; gap: .75rem; margin-top: 1.5rem; }
+p, ul { margin: .5rem 0; }
+.actions { display: flex; gap: .75rem; margin-top: 1rem; }
 button { padding: .55rem 1.25rem; font-size: 1rem; border-radius: 3px; cursor: pointer; }
 #approve { background: #2271b1; border: 1px solid #2271b1; color: #fff; }
 #deny { background: #fff; border: 1px solid #8c8f94; color: #1d2327; }
-.fine { color: #646970; font-size: .875rem; word-break: break-all; }
+.fine { color: #646970; font-size: .8125rem; word-break: break-all; }
+/* The Paragon SDK's popup is 500x600: use all of it, so Approve and Deny show without scrolling. */
+@media (max-width: 560px) {
+  body { background: #fff; }
+  main { margin: 0; border: 0; padding: .75rem 1rem; }
+}
 """
 
 
@@ -33,6 +40,7 @@ def _page(title: str, content: str) -> str:
     return (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<link rel="icon" href="data:,">\n'
         f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n<main>\n"
         '<p class="banner">WordPress.com sandbox: a local emulator, not the real WordPress.com.</p>\n'
         f"{content}\n</main>\n</body>\n</html>\n"

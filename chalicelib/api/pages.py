@@ -39,7 +39,7 @@ def _page(
     headers: dict[str, str | list[str]] = {
         **BASE_HEADERS,
         "Content-Security-Policy": (
-            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; "
+            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src data:; "
             f"base-uri 'none'; form-action 'none'; frame-ancestors {frame_ancestors}"
         ),
         **(extra_headers or {}),
@@ -49,6 +49,7 @@ def _page(
     document = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'  # no request for /favicon.ico (a 404 in the console)
         f"<title>{html.escape(title)}</title>"
         "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1e1e1e}"
         "h1{font-size:1.4rem}.ok{color:#00753a}.error{color:#b32d2e}</style></head><body>"

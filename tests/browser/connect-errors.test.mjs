@@ -75,5 +75,24 @@ describe("a connect that cannot start, in headless Chromium", () => {
     assert.equal((await popup.locator("#code").textContent()).trim(), "integration_not_configured");
     assert.doesNotMatch(await popup.locator("body").innerText(), /Connecting/);
     await screenshot(popup, "connect-error-popup");
+    await popup.close();
+  });
+
+  test("the demo page shows the connect error in words, not as JSON", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const page = await context.newPage();
+    await page.goto(`${API_URL}/demo/`);
+    await page.locator("body[data-ready='true']").waitFor({ state: "attached", timeout: NAVIGATION_TIMEOUT_MS });
+    const [popup] = await Promise.all([context.waitForEvent("page"), page.click("#connect")]);
+    await page.waitForFunction(
+      () => {
+        const text = document.querySelector("#connect-result")?.textContent ?? "";
+        return text !== "" && !text.startsWith("Waiting");
+      },
+      null,
+      { timeout: REJECT_WITHIN_MS },
+    );
+    assert.equal((await page.locator("#connect-result").textContent()).trim(), `${MESSAGE} (integration_not_configured)`);
+    assert.equal(await page.getAttribute("#connect-result", "class"), "error");
+    await popup.close();
   });
 });

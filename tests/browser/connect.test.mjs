@@ -326,6 +326,24 @@ describe("connect popup in headless Chromium", () => {
     await withTimeout(closed, SELF_CLOSE_TIMEOUT_MS, "the success page did not close itself");
   });
 
+  test("the consent page fits the SDK's 500x600 popup: Approve and Deny show without scrolling", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const built = await buildOauth(USER_TOKEN, newMetaKeyId());
+    // The size the SDK opens its popup with (window.open(..., "width=500,height=600")).
+    const context = await browser.newContext({ viewport: { width: 500, height: 600 } });
+    contexts.push(context);
+    context.setDefaultTimeout(ACTION_TIMEOUT_MS);
+    const page = await context.newPage();
+    await page.goto(built.redirectUrl);
+    for (const button of ["#approve", "#deny"]) {
+      const box = await page.locator(button).boundingBox();
+      assert.ok(box, `${button} is rendered`);
+      assert.ok(box.x >= 0 && box.y >= 0 && box.x + box.width <= 500 && box.y + box.height <= 600, `${button}: ${JSON.stringify(box)}`);
+    }
+    const scroll = await page.evaluate(() => ({ width: document.documentElement.scrollWidth }));
+    assert.ok(scroll.width <= 500, `no sideways scrolling: ${JSON.stringify(scroll)}`);
+    await screenshot(page, "consent-500x600");
+  });
+
   test("denying ends on a clear error page and the session reports the error", { timeout: TEST_TIMEOUT_MS }, async () => {
     const { opener } = await openOpener();
     const { popup } = await openNoncePopup(opener, USER_TOKEN_2);

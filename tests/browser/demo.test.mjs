@@ -1,8 +1,9 @@
 // Drives the local stack's demo page (`{apiUrl}/demo/`, the real @useparagon/connect SDK as end
-// user `demo-user`) in headless Chromium: the plain errors it shows before connecting, connecting
-// WordPress.com through the SDK's popup (oauth-nonce page, sandbox consent page, OAuth callback),
-// listing the sites, creating a post, publishing an article through the demo workflow
-// (`paragon.event`, then the run and its steps on the page), and disconnecting again. The page's console is watched
+// user `demo-user`, or the one `?user=` names) in headless Chromium: the plain errors it shows
+// before connecting, connecting WordPress.com through the SDK's popup (oauth-nonce page, sandbox
+// consent page, OAuth callback), listing the sites, creating a post, publishing an article through
+// the demo workflow (`paragon.event`, then the run and its steps on the page), and disconnecting
+// again. The page's console is watched
 // throughout: an uncaught error, or an error the SDK logs that is not on the list of known harmless
 // ones below, fails the run.
 //
@@ -48,8 +49,9 @@ const KNOWN_CONSOLE_ERRORS = [
     matches: (m) => isFailedLoad(m, 404, (u) => u.origin === API_ORIGIN && u.pathname === "/connect/ui"),
   },
   {
-    why: "Chromium: no /favicon.ico",
-    matches: (m) => isFailedLoad(m, 404, (u) => u.pathname === "/favicon.ico"),
+    // Deliberate: the `?user=` test's empty user name (the page then shows the refusal).
+    why: "test: /demo/?user= with an empty name",
+    matches: (m) => isFailedLoad(m, 400, (u) => u.pathname === "/demo/config.json"),
   },
   {
     // Deliberate: "List my sites" before connecting (the proxy answers 422, the page says so).
@@ -214,6 +216,7 @@ describe("demo page in headless Chromium", () => {
     assert.match(result, /^Connected: credential \S+$/);
     assert.equal(await page.getAttribute("#connect-result", "class"), "ok");
     await page.locator("#disconnect").waitFor({ state: "visible" });
+    await page.locator("#connect").waitFor({ state: "hidden" });
     await withTimeout(closed, SELF_CLOSE_TIMEOUT_MS, "the popup did not close after connecting");
   });
 
@@ -291,6 +294,25 @@ describe("demo page in headless Chromium", () => {
     assert.equal(await page.getAttribute("#connect-result", "class"), "ok");
     assert.equal(await waitForText(page, "#status", /^not connected$/), "not connected");
     await page.locator("#disconnect").waitFor({ state: "hidden" });
+    await page.locator("#connect").waitFor({ state: "visible" });
+  });
+
+  test("?user= picks the end user the page acts as, and a bad one is explained", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const other = await context.newPage();
+    try {
+      await other.goto(`${API_URL}/demo/?user=zoe%20q`);
+      await other.locator("body[data-ready='true']").waitFor({ state: "attached", timeout: NAVIGATION_TIMEOUT_MS });
+      assert.equal(await textOf(other, "#user-id"), "zoe q");
+      assert.equal(await textOf(other, "#status"), "not connected");
+      assert.equal(await textOf(other, "#connect-result"), "");
+
+      await other.goto(`${API_URL}/demo/?user=`);
+      await other.locator("body[data-ready='true']").waitFor({ state: "attached", timeout: NAVIGATION_TIMEOUT_MS });
+      assert.equal(await textOf(other, "#connect-result"), "?user= must be 1 to 256 characters. (invalid_user)");
+      assert.equal(await other.getAttribute("#connect-result", "class"), "error");
+    } finally {
+      await other.close();
+    }
   });
 
   test("no uncaught errors and no unexpected console errors", () => {
