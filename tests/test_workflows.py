@@ -204,6 +204,7 @@ def test_a_request_workflow_answers_its_response_step(
     run_id = {k.lower(): v for k, v in response.headers.items()}["x-tether-run-id"]
     run = wait_for_run(api, project, run_id)
     assert run["status"] == "SUCCEEDED"
+    assert run["executionArn"].startswith("arn:aws:states:"), run
 
 
 def test_five_problems_in_one_400_and_the_previous_version_still_runs(

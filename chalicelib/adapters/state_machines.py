@@ -48,6 +48,7 @@ class SyncOutcome:
     output: Any
     error: str | None
     cause: str | None
+    execution_arn: str | None = None
 
 
 def state_machine_name(stage: str, project_id: str, workflow_id: str, version: int) -> str:
@@ -136,6 +137,7 @@ class StateMachines:
             output=json.loads(output) if output else None,
             error=result.get("error"),
             cause=result.get("cause"),
+            execution_arn=result.get("executionArn"),
         )
 
     def describe_execution(self, execution_arn: str) -> dict[str, Any]:

@@ -214,6 +214,8 @@ def run_request_workflow(
     except TetherError as error:
         _record_start_failure(ports, record, error)
         raise
+    if outcome.execution_arn:
+        ports.runs.set_execution(project_id, run_id, outcome.execution_arn)
     return _answer(workflow, outcome, run_id)
 
 
