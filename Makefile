@@ -43,9 +43,10 @@ bench: setup
 	$(BIN)/python bench/proxy.py
 
 # Mutation testing of the security-critical modules (slow: minutes per module; not part of `test`).
-# `make mutate MODULES=proxy_paths` runs one; tools/mutate.py --list shows them all.
+# `make mutate MODULES=proxy_paths` runs one; `MINUTES=20` stops each after 20 minutes (a later run
+# resumes); tools/mutate.py --list shows them all.
 mutate: $(PY_STAMP)
-	nice -n 10 $(BIN)/python tools/mutate.py $(MODULES)
+	nice -n 10 $(BIN)/python tools/mutate.py $(MODULES) $(if $(MINUTES),--minutes $(MINUTES))
 
 clean:
 	rm -rf $(VENV) $(addsuffix /node_modules,$(NODE_DIRS)) .mypy_cache .ruff_cache .pytest_cache .mutmut

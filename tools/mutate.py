@@ -9,6 +9,11 @@ mutmut's cache there makes a second run only re-test what changed (code, or the 
     python tools/mutate.py                 # every module, one after another
     python tools/mutate.py proxy_paths     # one module
     python tools/mutate.py --list          # the modules and their tests
+    python tools/mutate.py connect --minutes 20   # stop after 20 minutes; a later run resumes
+
+mutmut tries the mutants whose tests are quickest first. A run stopped by `--minutes` keeps
+what it found; the mutants it did not reach count as unexplained ("not checked") until a
+later run (which picks up where this one stopped) tries them.
 
 Each run prints mutmut's counts (killed, survived, ...) and every survivor's name; `mutmut show
 <name>` in the module's work directory prints its diff. docs/mutation.md keeps the last report.
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -125,11 +131,26 @@ def prepare(name: str, target: Target) -> Path:
     return work
 
 
-def run(name: str, target: Target) -> dict[str, int]:
-    """Run mutmut for one module; print and return its counts."""
+def _mutmut_run(work: Path, minutes: float | None) -> None:
+    """`mutmut run` in `work`; after `minutes`, interrupt it as Ctrl-C would (results so far stay)."""
+    process = subprocess.Popen([str(MUTMUT), "run"], cwd=work, stdout=subprocess.DEVNULL)
+    try:
+        process.wait(timeout=None if minutes is None else minutes * 60)
+    except subprocess.TimeoutExpired:
+        print(f"   stopped after {minutes:g} minutes", flush=True)
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run(name: str, target: Target, minutes: float | None = None) -> dict[str, int]:
+    """Run mutmut for one module (for at most `minutes`); print and return its counts."""
     work = prepare(name, target)
     print(f"== {name}: {target.module} (tests: {', '.join(target.tests)})", flush=True)
-    subprocess.run([str(MUTMUT), "run"], cwd=work, check=False, stdout=subprocess.DEVNULL)
+    _mutmut_run(work, minutes)
     subprocess.run([str(MUTMUT), "export-cicd-stats"], cwd=work, check=True, stdout=subprocess.DEVNULL)
     counts: dict[str, int] = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
     results = subprocess.run(
@@ -152,6 +173,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(TARGETS)} (default: all)")
     parser.add_argument("--list", action="store_true", help="list the modules and their tests")
+    parser.add_argument("--minutes", type=float, help="stop each module's run after this long (a later run resumes)")
     args = parser.parse_args()
     if args.list:
         for name, target in TARGETS.items():
@@ -162,7 +184,7 @@ def main() -> int:
         parser.error(f"unknown module(s) {unknown}; choose from {', '.join(TARGETS)}")
     unexplained = 0
     for name in args.modules or list(TARGETS):
-        unexplained += run(name, TARGETS[name])["unexplained"]
+        unexplained += run(name, TARGETS[name], args.minutes)["unexplained"]
     if unexplained:
         print(f"{unexplained} mutant(s) survived (or were not checked) without an explanation")
     return 0 if unexplained == 0 else 1
