@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from chalicelib.adapters.encryption import DecryptionError, Encryptor, Keyring, KeyringUnavailable
 
@@ -77,3 +79,53 @@ def test_keyring_json_round_trip_and_malformed() -> None:
     for key in keyring.keys.values():
         assert repr(key) not in repr(keyring)
         assert base64.b64encode(key).decode() not in repr(keyring)
+
+
+# A value sealed by an earlier release (fixed key and nonce): what is stored must keep opening.
+GOLDEN_KEY_ID = "k20260101T000000-abcdef"
+GOLDEN_SEALED = {
+    "v": 1,
+    "kid": GOLDEN_KEY_ID,
+    "nonce": "ZGVmZ2hpamtsbW5v",
+    "ct": "PHS1S7pAtAKt1F67hn6hhX+U2IL2QnhpuA==",
+}
+
+
+def test_a_value_in_the_stored_format_opens() -> None:
+    keyring = Keyring(GOLDEN_KEY_ID, {GOLDEN_KEY_ID: bytes(range(32))})
+    encryptor = Encryptor(lambda: keyring)
+    assert encryptor.open(GOLDEN_SEALED, project_id="p-1", record_id="cred-1") == "tok-é✓"
+    # The stored format, spelled out: AES-GCM over UTF-8, the context as compact sorted JSON.
+    aad = b'{"project":"p-1","record":"cred-1"}'
+    nonce, ct = (base64.b64decode(GOLDEN_SEALED[name]) for name in ("nonce", "ct"))
+    assert AESGCM(bytes(range(32))).decrypt(nonce, ct, aad) == "tok-é✓".encode()
+    assert encryptor.is_current(GOLDEN_SEALED)
+
+
+def test_a_sealed_value_holds_the_format_version_key_id_nonce_and_ciphertext() -> None:
+    keyring = Keyring.new()
+    sealed = Encryptor(lambda: keyring).seal("tok", project_id="p", record_id="r")
+    assert set(sealed) == {"v", "kid", "nonce", "ct"}
+    assert sealed["v"] == 1
+    assert sealed["kid"] == keyring.current_key_id
+    assert len(base64.b64decode(sealed["nonce"], validate=True)) == 12
+    # Ciphertext plus the 16-byte tag, nothing else.
+    assert len(base64.b64decode(sealed["ct"], validate=True)) == len("tok") + 16
+
+
+def test_a_data_key_must_be_32_bytes() -> None:
+    keyring = Keyring.new()
+    for size in (16, 31, 33):
+        with pytest.raises(ValueError, match=r"^A data key is 32 bytes\.$"):
+            keyring.with_current("k-new", bytes(size))
+    assert keyring.with_current("k-new", bytes(32)).current_key_id == "k-new"
+
+
+def test_a_keyring_with_a_stray_character_in_a_key_is_malformed() -> None:
+    key = base64.b64encode(bytes(range(32))).decode()
+    assert Keyring.from_json(json.dumps({"currentKeyId": "a", "keys": {"a": key}})).keys["a"] == bytes(range(32))
+    # Lenient base64 would skip the '!' and decode the 32 bytes around it.
+    stray = json.dumps({"currentKeyId": "a", "keys": {"a": key[:10] + "!" + key[10:]}})
+    with pytest.raises(KeyringUnavailable) as raised:
+        Keyring.from_json(stray)
+    assert raised.value.message == "The data-encryption keyring is malformed."
