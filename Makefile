@@ -44,9 +44,9 @@ bench: setup
 
 # Mutation testing of the security-critical modules (slow: minutes per module; not part of `test`).
 # `make mutate MODULES=proxy_paths` runs one; `MINUTES=20` stops each after 20 minutes (a later run
-# resumes); tools/mutate.py --list shows them all.
+# resumes); `SURVIVORS=1` tries again only the unexplained survivors; tools/mutate.py --list shows all.
 mutate: $(PY_STAMP)
-	nice -n 10 $(BIN)/python tools/mutate.py $(MODULES) $(if $(MINUTES),--minutes $(MINUTES))
+	nice -n 10 $(BIN)/python tools/mutate.py $(MODULES) $(if $(MINUTES),--minutes $(MINUTES)) $(if $(SURVIVORS),--survivors)
 
 clean:
 	rm -rf $(VENV) $(addsuffix /node_modules,$(NODE_DIRS)) .mypy_cache .ruff_cache .pytest_cache .mutmut

@@ -346,6 +346,16 @@ def test_end_user_recorded_on_first_sight_and_meta_round_trips(api: Api, project
     assert other.json["meta"] == {}
 
 
+def test_the_same_user_id_in_two_projects_is_two_end_users(api: Api, make_project: Any) -> None:
+    project_a = make_project("A")
+    project_b = make_project("B")
+    path_a = f"/projects/{project_a.id}/sdk/me"
+    patched = api.call("PATCH", path_a, token=project_a.token("carol"), body={"meta": {"in": "a"}})
+    assert patched.status == 200
+    assert me(api, project_b, project_b.token("carol")).json["meta"] == {}
+    assert me(api, project_a, project_a.token("carol")).json["meta"] == {"in": "a"}
+
+
 def test_sdk_integrations_shape(api: Api, project: ProjectHandle) -> None:
     response = api.call("GET", f"/projects/{project.id}/sdk/integrations", token=project.token())
     assert response.status == 200

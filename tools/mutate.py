@@ -11,6 +11,10 @@ mutmut's cache there makes a second run only re-test what changed (code, or the 
     python tools/mutate.py --list          # the modules and their tests
     python tools/mutate.py connect --minutes 20   # stop after 20 minutes; a later run resumes
 
+mutmut keeps each mutant's verdict until the function it is in changes; a new or stronger test
+does not make it try a survivor again. After adding tests, `--survivors` tries again only the
+module's survivors not listed in EQUIVALENT (`make mutate MODULES=user_tokens SURVIVORS=1`).
+
 mutmut tries the mutants whose tests are quickest first. A run stopped by `--minutes` keeps
 what it found; the mutants it did not reach count as unexplained ("not checked") until a
 later run (which picks up where this one stopped) tries them.
@@ -130,7 +134,7 @@ def prepare(name: str, target: Target) -> Path:
             # File order and no output noise: mutmut compares runs.
             'pytest_add_cli_args = ["-p", "no:randomly", "-q"]',
             f"pytest_add_cli_args_test_selection = {_toml_list(target.tests)}",
-            # A changed test may kill what survived: mutmut then re-runs the module's mutants.
+            # mutmut warns (and keeps its verdicts) when these change: see --survivors.
             f"cache_invalidation_files = {_toml_list([*target.tests, 'tests/conftest.py'])}",
             # mypy --strict guards every landing: a mutant it refuses is caught without running a
             # test (mutmut's trampolines carry `type: ignore`s mypy would call unused).
@@ -143,11 +147,20 @@ def prepare(name: str, target: Target) -> Path:
     return work
 
 
-def _mutmut_run(work: Path, minutes: float | None) -> None:
-    """`mutmut run` in `work`; after `minutes`, interrupt it as Ctrl-C would (results so far stay)."""
+def _results(work: Path) -> list[tuple[str, str]]:
+    """(mutant, status) of every mutant mutmut did not report killed."""
+    lines = subprocess.run(
+        [str(MUTMUT), "results"], cwd=work, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    return [(mutant, status) for mutant, _, status in (line.strip().partition(": ") for line in lines)]
+
+
+def _mutmut_run(work: Path, minutes: float | None, names: list[str] | None = None) -> None:
+    """`mutmut run` in `work` (only the mutants `names`, when given); after `minutes`, interrupt it
+    as Ctrl-C would (results so far stay)."""
     # mutmut runs the type checker by the bare name `mypy`: the one beside it.
     env = {**os.environ, "PATH": f"{MUTMUT.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    process = subprocess.Popen([str(MUTMUT), "run"], cwd=work, stdout=subprocess.DEVNULL, env=env)
+    process = subprocess.Popen([str(MUTMUT), "run", *(names or [])], cwd=work, stdout=subprocess.DEVNULL, env=env)
     try:
         process.wait(timeout=None if minutes is None else minutes * 60)
     except subprocess.TimeoutExpired:
@@ -160,20 +173,25 @@ def _mutmut_run(work: Path, minutes: float | None) -> None:
             process.wait()
 
 
-def run(name: str, target: Target, minutes: float | None = None) -> dict[str, int]:
-    """Run mutmut for one module (for at most `minutes`); print and return its counts."""
+def run(name: str, target: Target, minutes: float | None = None, survivors: bool = False) -> dict[str, int]:
+    """Run mutmut for one module (for at most `minutes`; only its survivors when `survivors`);
+    print and return its counts."""
     work = prepare(name, target)
     print(f"== {name}: {target.module} (tests: {', '.join(target.tests)})", flush=True)
-    _mutmut_run(work, minutes)
+    if not survivors:
+        _mutmut_run(work, minutes)
+    elif not (work / "mutants").is_dir():
+        raise SystemExit(f"{name}: no earlier run to take the survivors of")
+    else:
+        names = [m for m, status in _results(work) if status == "survived" and m not in EQUIVALENT]
+        print(f"   trying again {len(names)} unexplained survivor(s)", flush=True)
+        if names:
+            _mutmut_run(work, minutes, names)
     subprocess.run([str(MUTMUT), "export-cicd-stats"], cwd=work, check=True, stdout=subprocess.DEVNULL)
     counts: dict[str, int] = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
-    results = subprocess.run(
-        [str(MUTMUT), "results"], cwd=work, capture_output=True, text=True, check=True
-    ).stdout.splitlines()
     print("   " + ", ".join(f"{key} {value}" for key, value in counts.items() if value))
     unexplained = 0
-    for line in results:
-        mutant, _, status = line.strip().partition(": ")
+    for mutant, status in _results(work):
         reason = EQUIVALENT.get(mutant) if status == "survived" else None
         # A mutant that makes the tests hang (timeout) or crash, or that mypy refuses, is caught.
         if reason is None and status not in ("timeout", "segfault", "caught by type check"):
@@ -188,6 +206,7 @@ def main() -> int:
     parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(TARGETS)} (default: all)")
     parser.add_argument("--list", action="store_true", help="list the modules and their tests")
     parser.add_argument("--minutes", type=float, help="stop each module's run after this long (a later run resumes)")
+    parser.add_argument("--survivors", action="store_true", help="try again only the last unexplained survivors")
     args = parser.parse_args()
     if args.list:
         for name, target in TARGETS.items():
@@ -198,7 +217,7 @@ def main() -> int:
         parser.error(f"unknown module(s) {unknown}; choose from {', '.join(TARGETS)}")
     unexplained = 0
     for name in args.modules or list(TARGETS):
-        unexplained += run(name, TARGETS[name], args.minutes)["unexplained"]
+        unexplained += run(name, TARGETS[name], args.minutes, args.survivors)["unexplained"]
     if unexplained:
         print(f"{unexplained} mutant(s) survived (or were not checked) without an explanation")
     return 0 if unexplained == 0 else 1
