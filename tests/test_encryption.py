@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -83,7 +87,7 @@ def test_keyring_json_round_trip_and_malformed() -> None:
 
 # A value sealed by an earlier release (fixed key and nonce): what is stored must keep opening.
 GOLDEN_KEY_ID = "k20260101T000000-abcdef"
-GOLDEN_SEALED = {
+GOLDEN_SEALED: dict[str, Any] = {
     "v": 1,
     "kid": GOLDEN_KEY_ID,
     "nonce": "ZGVmZ2hpamtsbW5v",
@@ -129,3 +133,74 @@ def test_a_keyring_with_a_stray_character_in_a_key_is_malformed() -> None:
     with pytest.raises(KeyringUnavailable) as raised:
         Keyring.from_json(stray)
     assert raised.value.message == "The data-encryption keyring is malformed."
+
+
+class KeyringSource:
+    """The stored keyring and one container's cached copy of it; a fresh read refreshes the copy.
+    `before_load`, when set, runs during each cached read, after the copy is taken (to line up
+    threads that all hold the stale copy)."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.stored = keyring
+        self.cached = keyring
+        self.fresh_reads = 0
+        self.before_load: Callable[[], object] | None = None
+
+    def load(self) -> Keyring:
+        cached = self.cached
+        if self.before_load is not None:
+            self.before_load()
+        return cached
+
+    def reload(self) -> Keyring:
+        self.fresh_reads += 1
+        self.cached = self.stored
+        return self.stored
+
+    def rotate_and_seal(self, record_id: str) -> dict[str, Any]:
+        """Rotate the stored keyring (elsewhere) and seal "v" with the new key."""
+        self.stored = self.stored.rotated()
+        return Encryptor(lambda: self.stored).seal("v", project_id="p", record_id=record_id)
+
+
+def test_each_rotation_costs_a_warm_container_one_fresh_read(caplog: pytest.LogCaptureFixture) -> None:
+    source = KeyringSource(Keyring.new())
+    encryptor = Encryptor(source.load, source.reload)
+    for rotation in (1, 2):
+        sealed = source.rotate_and_seal(f"r{rotation}")
+        with caplog.at_level(logging.INFO, logger="chalicelib.adapters.encryption"):
+            assert encryptor.open(sealed, project_id="p", record_id=f"r{rotation}") == "v"
+            assert encryptor.open(sealed, project_id="p", record_id=f"r{rotation}") == "v"
+        assert source.fresh_reads == rotation
+        assert (
+            caplog.messages[-1] == f"data key {sealed['kid']} is not in the cached keyring; reading the keyring again"
+        )
+
+
+def _open_at_once(encryptor: Encryptor, sealed: dict[str, Any], record_id: str) -> list[str]:
+    """Open `sealed` in two threads at once; what they opened."""
+    opened: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: opened.append(encryptor.open(sealed, project_id="p", record_id=record_id)))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    return opened
+
+
+def test_concurrent_opens_of_a_new_key_share_one_fresh_read() -> None:
+    source = KeyringSource(Keyring.new())
+    encryptor = Encryptor(source.load, source.reload)
+    # Twice: the second time the container has read the keyring afresh before.
+    for rotation in (1, 2):
+        sealed = source.rotate_and_seal(f"r{rotation}")
+        barrier = threading.Barrier(2)
+        # Both calls begin (and read the stale cached keyring) before either reads afresh.
+        source.before_load = lambda barrier=barrier: barrier.wait(timeout=10)
+        opened = _open_at_once(encryptor, sealed, f"r{rotation}")
+        source.before_load = None
+        assert opened == ["v", "v"]
+        assert source.fresh_reads == rotation
