@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -204,3 +206,24 @@ def test_concurrent_opens_of_a_new_key_share_one_fresh_read() -> None:
         source.before_load = None
         assert opened == ["v", "v"]
         assert source.fresh_reads == rotation
+
+
+def test_a_new_key_id_names_its_creation_time_in_utc() -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    key_id = Keyring.new().current_key_id
+    after = datetime.now(UTC)
+    match = re.fullmatch(r"k(\d{8}T\d{6})-[0-9a-f]{6}", key_id)
+    assert match, key_id
+    assert before <= datetime.strptime(match[1], "%Y%m%dT%H%M%S").replace(tzinfo=UTC) <= after
+
+
+@pytest.mark.parametrize("field", ["nonce", "ct"])
+def test_a_sealed_value_with_a_stray_character_does_not_open(field: str) -> None:
+    keyring = Keyring.new()
+    encryptor = Encryptor(lambda: keyring)
+    sealed = encryptor.seal("secret", project_id="p", record_id="r")
+    # Lenient base64 would skip the '!' and open the value as if nothing were wrong.
+    sealed[field] = sealed[field][:4] + "!" + sealed[field][4:]
+    with pytest.raises(DecryptionError) as raised:
+        encryptor.open(sealed, project_id="p", record_id="r")
+    assert raised.value.message == "A stored secret could not be decrypted."
