@@ -79,7 +79,7 @@ def test_keyring_json_round_trip_and_malformed() -> None:
     keyring = Keyring.new().rotated()
     assert Keyring.from_json(keyring.to_json()) == keyring
     for bad in ["", "{}", '{"currentKeyId": "a", "keys": {}}', '{"currentKeyId": "a", "keys": {"a": "c2hvcnQ="}}']:
-        with pytest.raises(KeyringUnavailable):
+        with pytest.raises(KeyringUnavailable, match=r"^The data-encryption keyring is malformed\.$"):
             Keyring.from_json(bad)
     # Key bytes never show up in a repr (and so not in a log of the object).
     for key in keyring.keys.values():
