@@ -216,9 +216,11 @@ def run(name: str, target: Target, minutes: float | None = None, survivors: bool
             _mutmut_run(work, minutes, names)
     subprocess.run([str(MUTMUT), "export-cicd-stats"], cwd=work, check=True, stdout=subprocess.DEVNULL)
     counts: dict[str, int] = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
+    results = _results(work)
+    counts["caught by type check"] = sum(status == "caught by type check" for _, status in results)
     print("   " + ", ".join(f"{key} {value}" for key, value in counts.items() if value))
     unexplained = 0
-    for mutant, status in _results(work):
+    for mutant, status in results:
         reason = EQUIVALENT.get(mutant) if status == "survived" else None
         # A mutant that makes the tests hang (timeout) or crash, or that mypy refuses, is caught.
         if reason is None and status not in ("timeout", "segfault", "caught by type check"):
