@@ -4,7 +4,11 @@ streamed bodies, and broken answers becoming `UpstreamBadResponse` (a 502)."""
 
 from __future__ import annotations
 
+import email.utils
+import logging
 import time
+import tracemalloc
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -284,3 +288,107 @@ def test_a_drip_is_cut_at_the_deadline(where: str) -> None:
         elapsed = time.monotonic() - started
     assert elapsed < 10
     assert server.connections == 1
+
+
+# --- content codings: each one the client asks for is decoded, within the cap in memory too ---------
+
+PAYLOAD = b'{"ok": true, "items": [' + b'"abc", ' * 40 + b'"end"]}'
+
+
+def _deflated(payload: bytes, wbits: int) -> bytes:
+    compressor = zlib.compressobj(wbits=wbits)
+    return compressor.compress(payload) + compressor.flush()
+
+
+ENCODED = {
+    "gzip": ("gzip", gzipped(PAYLOAD)),
+    "x-gzip": ("x-gzip", gzipped(PAYLOAD)),
+    "gzip upper case": ("GZIP", gzipped(PAYLOAD)),
+    "identity and gzip": ("identity, gzip", gzipped(PAYLOAD)),
+    "deflate (zlib)": ("deflate", _deflated(PAYLOAD, zlib.MAX_WBITS)),
+    # Some servers send raw deflate, without the zlib wrapper HTTP asks for.
+    "deflate (raw)": ("deflate", _deflated(PAYLOAD, -zlib.MAX_WBITS)),
+    "gzip, two members": ("gzip", gzipped(PAYLOAD[:50]) + gzipped(PAYLOAD[50:])),
+}
+
+
+@pytest.mark.parametrize("case", ENCODED)
+def test_each_content_coding_asked_for_is_decoded(case: str) -> None:
+    coding, body = ENCODED[case]
+    fake = FakeClock()
+    with FaultServer(respond(200, body, [("Content-Encoding", coding)])) as server:
+        response = send(request(server), fake.at + 20, 10_000, clock=fake.clock)
+    assert response.body == PAYLOAD
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+def test_an_empty_body_labelled_compressed_is_empty(coding: str) -> None:
+    fake = FakeClock()
+    with FaultServer(respond(200, b"", [("Content-Encoding", coding)])) as server:
+        response = send(request(server), fake.at + 20, 10_000, clock=fake.clock)
+    assert (response.status, response.body) == (200, b"")
+
+
+BOMB = bytes(20_000_000)  # about 20 KB compressed
+BOMBS: dict[str, tuple[str, Callable[[int], bytes]]] = {
+    "gzip": ("gzip", lambda limit: gzipped(BOMB)),
+    "deflate": ("deflate", lambda limit: _deflated(BOMB, zlib.MAX_WBITS)),
+    "gzip, after a member that fills the cap": ("gzip", lambda limit: gzipped(b"x" * (limit + 1)) + gzipped(BOMB)),
+}
+
+
+@pytest.mark.parametrize("case", BOMBS)
+def test_a_compression_bomb_is_refused_without_inflating_it(case: str) -> None:
+    limit = 1000
+    coding, make_body = BOMBS[case]
+    body = make_body(limit)
+    fake = FakeClock()
+    # No Content-Length (its compressed size is over the cap too): the body has to be read.
+    with FaultServer(send_raw(head(200, [("Content-Encoding", coding)]) + body)) as server:
+        tracemalloc.start()
+        try:
+            with pytest.raises(UpstreamTooLarge):
+                send(request(server), fake.at + 20, limit, clock=fake.clock)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    # Decoded output is bounded by the cap (plus a read chunk), never the 20 MB the body holds.
+    assert peak < 4_000_000
+
+
+# --- Retry-After as a date, and zero -------------------------------------------------------------------
+
+
+def test_a_retry_after_date_is_waited_for_until_then() -> None:
+    fake = FakeClock()
+    # Twenty seconds ahead of the wall clock: what is left of them when it is read, not the cap.
+    when = email.utils.formatdate(time.time() + 20, usegmt=True)
+    throttled = respond(429, b"{}", [("Retry-After", when)])
+    with FaultServer(throttled, json_ok()) as server:
+        response = send(request(server), fake.at + 60, 10_000, RetryPolicy(max_retry_after=50.0), fake.clock)
+    assert response.status == 200
+    [slept] = fake.sleeps
+    assert 10.0 < slept <= 20.0
+
+
+@pytest.mark.parametrize("retry_after", ["0", "Thu, 01 Jan 2015 00:00:00 GMT"])
+def test_a_retry_after_now_or_past_retries_at_once(retry_after: str) -> None:
+    fake = FakeClock(jitter=0.5)
+    throttled = respond(429, b"{}", [("Retry-After", retry_after)])
+    with FaultServer(throttled, json_ok()) as server:
+        response = send(request(server), fake.at + 60, 10_000, clock=fake.clock)
+    assert response.status == 200
+    assert fake.sleeps == [0.0]
+
+
+def test_each_retry_is_logged_with_its_reason(caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeClock(jitter=0.0)
+    answers = [BROKEN_ANSWERS["bad-gzip"], respond(503, b"{}"), respond(429, b"{}"), json_ok()]
+    with caplog.at_level(logging.INFO, logger="tether.upstream"), FaultServer(*answers) as server:
+        response = send(request(server), fake.at + 60, 10_000, RetryPolicy(max_attempts=4), fake.clock)
+    assert response.status == 200
+    assert [m for m in caplog.messages if m.startswith("upstream ")] == [
+        "upstream answer broken: retrying in 0.00 s",
+        "upstream answered 503: retrying in 0.00 s",
+        "upstream throttled: retrying in 0.00 s",
+    ]

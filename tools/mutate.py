@@ -72,7 +72,10 @@ TARGETS = {
     "encryption": Target(
         "chalicelib/adapters/encryption.py", ("tests/test_encryption.py", "tests/test_key_rotation.py")
     ),
-    "upstream": Target("chalicelib/adapters/upstream.py", ("tests/test_upstream.py", "tests/test_proxy.py")),
+    "upstream": Target(
+        "chalicelib/adapters/upstream.py",
+        ("tests/test_upstream.py", "tests/test_proxy.py", "tests/test_proxy_fidelity.py"),
+    ),
 }
 
 
