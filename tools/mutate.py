@@ -190,17 +190,23 @@ def _mutmut_run(work: Path, minutes: float | None, names: list[str] | None = Non
     as Ctrl-C would (results so far stay)."""
     # mutmut runs the type checker by the bare name `mypy`: the one beside it.
     env = {**os.environ, "PATH": f"{MUTMUT.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    process = subprocess.Popen([str(MUTMUT), "run", *(names or [])], cwd=work, stdout=subprocess.DEVNULL, env=env)
-    try:
-        process.wait(timeout=None if minutes is None else minutes * 60)
-    except subprocess.TimeoutExpired:
-        print(f"   stopped after {minutes:g} minutes", flush=True)
-        process.send_signal(signal.SIGINT)
+    # mutmut's own output (spinners, and why a run stopped) goes to a log beside its work.
+    stopped = False
+    with (work / "mutmut.log").open("w") as log:
+        process = subprocess.Popen([str(MUTMUT), "run", *(names or [])], cwd=work, stdout=log, stderr=log, env=env)
         try:
-            process.wait(timeout=120)
+            process.wait(timeout=None if minutes is None else minutes * 60)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            print(f"   stopped after {minutes:g} minutes", flush=True)
+            stopped = True
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    if process.returncode != 0 and not stopped:
+        print(f"   mutmut ended with code {process.returncode}; see {work / 'mutmut.log'}", flush=True)
 
 
 def run(name: str, target: Target, minutes: float | None = None, survivors: bool = False) -> dict[str, int]:
