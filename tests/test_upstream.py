@@ -99,21 +99,28 @@ def test_connect_errors_stop_at_the_deadline() -> None:
 # --- after sending: only a request that is safe to repeat is retried ------------------------------
 
 
-def test_read_timeout_is_retried_for_get() -> None:
+def test_read_timeout_is_retried_for_get(caplog: pytest.LogCaptureFixture) -> None:
     fake = FakeClock(jitter=0.0)
-    with FaultServer(hang(), json_ok()) as server:
+    with caplog.at_level(logging.INFO, logger="tether.upstream"), FaultServer(hang(), json_ok()) as server:
         # 1.2 s left: the first attempt's read times out after 1.2 s (a socket timeout, not a
         # sleep), and a retry still fits because the fake clock has not moved.
         response = send(request(server), fake.at + 1.2, 10_000, clock=fake.clock)
     assert response.status == 200
     assert response.attempts == 2
     assert server.connections == 2
+    assert "upstream timed out: retrying in 0.00 s" in caplog.messages
 
 
-def test_read_timeout_of_a_post_is_a_504_without_retry() -> None:
+@pytest.mark.parametrize("where", ["headers", "body"])
+def test_read_timeout_of_a_post_is_a_504_without_retry(where: str) -> None:
+    from tests.fault_server import drip
+
     fake = FakeClock(jitter=0.0)
-    with FaultServer(hang(), json_ok()) as server, pytest.raises(UpstreamTimeout):
+    # Stuck before the headers, or in the body (the headers came: the request certainly arrived).
+    stuck = hang() if where == "headers" else drip(head(200, [("Content-Length", "10")]), b"x" * 10, 30.0)
+    with FaultServer(stuck, json_ok()) as server, pytest.raises(UpstreamTimeout) as raised:
         send(request(server, "POST"), fake.at + 1.2, 10_000, clock=fake.clock)
+    assert raised.value.message == "The provider did not answer in time."
     assert server.connections == 1
     assert fake.sleeps == []
 

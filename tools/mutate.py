@@ -122,6 +122,19 @@ EQUIVALENT = {
         )
         for n in (6, 7)
     },
+    **{
+        f"chalicelib.adapters.upstream.x__retry_after__mutmut_{n}": (
+            "the Retry-After header's name in another case: UpstreamResponse.header compares names case-insensitively"
+        )
+        for n in (4, 5)
+    },
+    **{
+        f"chalicelib.adapters.upstream.xǁ_Inflaterǁcheck_complete__mutmut_{n}": (
+            "the text of the zlib.error for a truncated stream: _read_response catches it and answers its own"
+            " message, the text is never read"
+        )
+        for n in (3, 4, 5)
+    },
     "chalicelib.adapters.encryption.x__new_key_id__mutmut_7": (
         "local time instead of UTC in a new key id: the same where the clock's zone is UTC (Lambda, the"
         " tests); elsewhere only the id's text differs, and ids are opaque names compared for equality"
