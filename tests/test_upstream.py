@@ -399,3 +399,20 @@ def test_each_retry_is_logged_with_its_reason(caplog: pytest.LogCaptureFixture) 
         "upstream answered 503: retrying in 0.00 s",
         "upstream throttled: retrying in 0.00 s",
     ]
+
+
+LIMIT_PAGES = {
+    "an html limit page": (b"<html><body>Limit reached</body></html>", "text/html; charset=UTF-8", 2),
+    "json that quotes the words": (b'{"content": "Limit reached"}', "application/json", 1),
+    "html with the words past the first 4 KB": (b"<html>" + b" " * 4096 + b"Limit reached</html>", "text/html", 1),
+}
+
+
+@pytest.mark.parametrize("case", LIMIT_PAGES)
+def test_only_an_html_limit_page_counts_as_throttled(case: str) -> None:
+    body, content_type, attempts = LIMIT_PAGES[case]
+    fake = FakeClock(jitter=0.0)
+    with FaultServer(respond(200, body, [("Content-Type", content_type)]), json_ok()) as server:
+        response = send(request(server), fake.at + 20, 10_000, clock=fake.clock)
+    assert (response.attempts, server.connections) == (attempts, attempts)
+    assert response.body == (b'{"ok": true}' if attempts == 2 else body)
