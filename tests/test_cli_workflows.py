@@ -138,6 +138,25 @@ def test_deploying_a_webhook_workflow_prints_its_url_and_the_secret_once(tether:
     assert again == ["Deployed order-paid version 2", first[1]]
 
 
+def test_rotating_a_webhook_secret_prints_the_new_one_and_how_long_the_old_one_works(
+    tether: Cli, tmp_path: Path
+) -> None:
+    hook = {**ARTICLE_WORKFLOW, "trigger": {"type": "webhook", "userIdPath": "customer.id"}}
+    created = tether.ok("workflows", "deploy", str(write(tmp_path, "order-paid.json", hook))).stdout.splitlines()
+    old_secret = created[2].split(": ", 1)[1]
+    rotated = tether.ok("workflows", "rotate-webhook-secret", "order-paid", "--grace", "600").stdout.splitlines()
+    assert rotated[0] == created[1]  # the URL stays
+    assert rotated[1].startswith("Webhook secret (shown once): ")
+    assert rotated[1].split(": ", 1)[1] != old_secret
+    assert rotated[2].startswith("The previous secret works until 20")
+    tether.ok("workflows", "deploy", str(write(tmp_path, "plain.json", ARTICLE_WORKFLOW)))
+    refused = tether("workflows", "rotate-webhook-secret", "plain")
+    assert refused.exit_code == 1
+    assert "not_a_webhook_workflow" in refused.output
+    too_long = tether("workflows", "rotate-webhook-secret", "order-paid", "--grace", "999999999")
+    assert too_long.exit_code == 2
+
+
 def test_an_invalid_definition_prints_every_problem_with_its_path_and_changes_nothing(
     tether: Cli, api: Api, project: ProjectHandle, tmp_path: Path
 ) -> None:

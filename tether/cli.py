@@ -11,6 +11,7 @@ import threading
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -642,6 +643,30 @@ def workflows_delete(workflow_id: str, state_file: str | None, api_url: str | No
     with _api_errors():
         client.delete_workflow(workflow_id)
     click.echo(f"Deleted {workflow_id}")
+
+
+@workflows.command("rotate-webhook-secret")
+@click.argument("workflow_id", metavar="ID")
+@click.option(
+    "--grace",
+    "grace_seconds",
+    type=click.IntRange(0, 7 * 24 * 3600),
+    default=None,
+    help="Seconds the previous secret keeps working [default: 86400].",
+)
+@admin_api_options
+def workflows_rotate_webhook_secret(
+    workflow_id: str, grace_seconds: int | None, state_file: str | None, api_url: str | None, project_id: str | None
+) -> None:
+    """Give a webhook workflow a new signing secret (printed once); the old one keeps working
+    for the grace period, so senders can switch without losing deliveries."""
+    client = _admin_client(state_file, api_url, project_id)
+    with _api_errors():
+        rotated = client.rotate_webhook_secret(workflow_id, grace_seconds)
+    click.echo(f"Webhook URL: {rotated['webhookUrl']}")
+    click.echo(f"Webhook secret (shown once): {rotated['webhookSecret']}")
+    until = datetime.fromtimestamp(int(rotated["previousSecretValidUntil"]), UTC).isoformat(timespec="seconds")
+    click.echo(f"The previous secret works until {until}.")
 
 
 @cli.group()

@@ -187,6 +187,12 @@ class TetherAdmin:
         """Remove the workflow and its state machines."""
         self._send("DELETE", f"/workflows/{quote(workflow_id, safe='')}")
 
+    def rotate_webhook_secret(self, workflow_id: str, grace_seconds: int | None = None) -> dict[str, Any]:
+        """A new webhook secret; the previous one keeps signing for the grace period:
+        `{"webhookUrl", "webhookSecret", "previousSecretValidUntil"}`."""
+        body = {} if grace_seconds is None else {"graceSeconds": grace_seconds}
+        return self._json("POST", f"/workflows/{quote(workflow_id, safe='')}/webhook-secret", body=body)
+
     def list_runs(
         self,
         *,
