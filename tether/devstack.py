@@ -141,12 +141,13 @@ def _run_step_runner_in_process() -> Callable[[], None]:
     """moto runs the workflows' state machines (`execute_state_machine`); their step runner Lambda
     is answered in this process. Returns the function that undoes it."""
     from app import step_runner
-    from chalicelib.config import get_settings, reset_settings
+    from chalicelib.config import get_settings
     from tether import local_lambda
 
-    timeout = get_settings().workflow_sync_timeout_seconds
-    reset_settings()  # read again once the stack has set its environment
-    return local_lambda.install({"step_runner": step_runner}, sync_timeout=timeout)
+    # The timeout is read at each call, from the settings the stack's environment gives.
+    return local_lambda.install(
+        {"step_runner": step_runner}, sync_timeout=lambda: get_settings().workflow_sync_timeout_seconds
+    )
 
 
 def serialize_moto_calls() -> Callable[[], None]:
