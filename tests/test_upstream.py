@@ -404,7 +404,9 @@ def test_each_retry_is_logged_with_its_reason(caplog: pytest.LogCaptureFixture) 
 LIMIT_PAGES = {
     "an html limit page": (b"<html><body>Limit reached</body></html>", "text/html; charset=UTF-8", 2),
     "json that quotes the words": (b'{"content": "Limit reached"}', "application/json", 1),
-    "html with the words past the first 4 KB": (b"<html>" + b" " * 4096 + b"Limit reached</html>", "text/html", 1),
+    # Only the first 4 KB are searched: the words ending on byte 4096 count, on byte 4097 not.
+    "html with the words ending on byte 4096": (b"<html>" + b" " * 4077 + b"Limit reached</html>", "text/html", 2),
+    "html with the words ending on byte 4097": (b"<html>" + b" " * 4078 + b"Limit reached</html>", "text/html", 1),
 }
 
 
