@@ -8,7 +8,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_DIRS := tests/node tests/browser demo
 NODE_STAMPS := $(addsuffix /node_modules/.installed,$(NODE_DIRS))
 
-.PHONY: setup run test lint typecheck pytest bench mutate clean
+.PHONY: setup run test lint typecheck pytest bench mutate clean deploy destroy template
 
 setup: $(PY_STAMP) $(NODE_STAMPS)
 
@@ -38,6 +38,24 @@ pytest: setup
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# Deploy a stage to the AWS account and region boto3 is configured for (see docs/deploy.md):
+# `make deploy STAGE=prod [REGION=eu-west-1] [ARGS="--domain api.example.com --certificate-arn ..."]`.
+deploy: $(PY_STAMP)
+	$(if $(STAGE),,$(error Give the stage: make deploy STAGE=prod))
+	$(BIN)/tether deploy --stage $(STAGE) $(if $(REGION),--region $(REGION)) $(ARGS)
+
+destroy: $(PY_STAMP)
+	$(if $(STAGE),,$(error Give the stage: make destroy STAGE=prod))
+	$(BIN)/tether destroy --stage $(STAGE) $(if $(REGION),--region $(REGION)) $(ARGS)
+
+# The deploy template as `tether deploy` builds it (chalice package fetches Lambda's wheels),
+# checked by cfn-lint: `make template STAGE=prod` writes out/template-<stage>.json.
+template: $(PY_STAMP)
+	$(if $(STAGE),,$(error Give the stage: make template STAGE=prod))
+	mkdir -p out
+	$(BIN)/tether cloudformation --stage $(STAGE) $(ARGS) > out/template-$(STAGE).json
+	$(BIN)/cfn-lint out/template-$(STAGE).json
 
 bench: setup
 	$(BIN)/python bench/proxy.py

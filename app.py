@@ -4,8 +4,8 @@ from chalicelib.api.admin import admin
 from chalicelib.api.application import ThreadSafeChalice
 from chalicelib.api.connect import connect
 from chalicelib.api.discovery import discovery
-from chalicelib.api.middleware import access_log, default_accept, refuse_unencodable_text
-from chalicelib.api.proxy import proxy
+from chalicelib.api.middleware import access_log, default_accept, refuse_misconfigured, refuse_unencodable_text
+from chalicelib.api.proxy import expand_greedy_proxy, proxy
 from chalicelib.api.schedule_dispatcher import dispatch_schedule
 from chalicelib.api.sdk import sdk
 from chalicelib.api.sdk_workflows import sdk_workflows
@@ -20,7 +20,10 @@ app = ThreadSafeChalice(app_name="tether", configure_logs=False)
 configure_logging()
 # Every response may be binary (proxied images, media): API Gateway passes bodies through as is.
 app.api.binary_types = ["*/*"]
+# The deploy template routes the proxy through one greedy resource: hand it to the per-depth view.
+app.event_adapters.append(expand_greedy_proxy)
 app.register_middleware(access_log, "http")
+app.register_middleware(refuse_misconfigured, "http")
 app.register_middleware(default_accept, "http")
 app.register_middleware(refuse_unencodable_text, "http")
 for blueprint in (admin, users, workflow_admin, webhooks, sdk, sdk_workflows, connect, proxy, discovery):

@@ -3,12 +3,117 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import urlsplit
+
+from chalicelib.domain.errors import Misconfigured
 
 MAX_JWT_LEEWAY_SECONDS = 60
 # The account moto (the local stack) answers as; deployed stacks set real ARNs in the environment.
 LOCAL_ACCOUNT = "123456789012"
+# Set by the Lambda runtime in every function's environment.
+LAMBDA_MARKER = "AWS_LAMBDA_FUNCTION_NAME"
+_STAGE = re.compile(r"[a-z][a-z0-9-]{0,19}")
+# What a template value left for a human to fill in looks like.
+_PLACEHOLDER = re.compile(r"REPLACE|YOUR[-_]|[<>{}]|\.\.\.", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class StageNames:
+    """Every AWS name that follows from a stage: the one place they are spelled out."""
+
+    stage: str
+
+    @property
+    def table(self) -> str:
+        """The DynamoDB table."""
+        return f"tether-{self.stage}"
+
+    @property
+    def secret_prefix(self) -> str:
+        """The prefix of every Secrets Manager secret of the stage."""
+        return f"tether/{self.stage}"
+
+    @property
+    def stack(self) -> str:
+        """The CloudFormation stack `tether deploy` manages."""
+        return f"tether-{self.stage}"
+
+    @property
+    def api_function(self) -> str:
+        """The API's Lambda function."""
+        return f"tether-{self.stage}-api"
+
+    def function(self, chalice_name: str) -> str:
+        """A chalice `@app.lambda_function(name=...)` function's Lambda name (`tether-<stage>-<name>`)."""
+        return f"tether-{self.stage}-{chalice_name}"
+
+    @property
+    def step_runner_function(self) -> str:
+        """The workflow step runner's Lambda function."""
+        return self.function("step_runner")
+
+    @property
+    def schedule_dispatcher_function(self) -> str:
+        """The Lambda function EventBridge Scheduler invokes for scheduled workflows."""
+        return self.function("schedule_dispatcher")
+
+    @property
+    def scheduler_role(self) -> str:
+        """The IAM role EventBridge Scheduler invokes the dispatcher as."""
+        return f"tether-{self.stage}-scheduler"
+
+    @property
+    def state_machine_prefix(self) -> str:
+        """What every workflow state machine's name starts with (`state_machine_name`)."""
+        return f"tether-{self.stage[:20]}-"
+
+    @property
+    def workflow_role(self) -> str:
+        """The IAM role workflow state machines run as."""
+        return f"tether-{self.stage}-workflows"
+
+    @property
+    def outputs_bucket(self) -> str:
+        """The S3 bucket of large step outputs (`${...}`: unique per account and region)."""
+        return f"tether-{self.stage}-step-outputs-${{AWS::AccountId}}-${{AWS::Region}}"
+
+    @property
+    def rest_api(self) -> str:
+        """The API Gateway REST API."""
+        return f"tether-{self.stage}"
+
+    @property
+    def access_log_group(self) -> str:
+        """The log group of API Gateway's access log."""
+        return f"/aws/apigateway/tether-{self.stage}/access"
+
+    def function_log_group(self, function_name: str) -> str:
+        """The log group Lambda writes a function's output to."""
+        return f"/aws/lambda/{function_name}"
+
+
+def stage_names(stage: str) -> StageNames:
+    """The names of `stage`; ValueError for a stage that cannot name AWS resources."""
+    if not _STAGE.fullmatch(stage):
+        raise ValueError(
+            f"Bad stage name {stage!r}: use 1-20 lower-case letters, digits and hyphens, starting with a letter."
+        )
+    return StageNames(stage)
+
+
+def public_url_problem(url: str | None) -> str | None:
+    """Why `url` cannot be a deployment's public base URL, or None when it can."""
+    if url is None or not url.strip():
+        return "TETHER_PUBLIC_URL is not set"
+    if _PLACEHOLDER.search(url):
+        return f"TETHER_PUBLIC_URL is a placeholder ({url})"
+    parts = urlsplit(url.strip())
+    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+        return f"TETHER_PUBLIC_URL must be an https:// base URL without query or fragment, not {url}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -87,15 +192,24 @@ def _float(name: str, default: float) -> float:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Read settings from the environment (first call only; later calls hit the cache)."""
+    """Read settings from the environment (first call only; later calls hit the cache).
+
+    Inside Lambda a missing or placeholder `TETHER_PUBLIC_URL` raises `Misconfigured`."""
     stage = os.environ.get("TETHER_STAGE", "dev")
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    names = StageNames(stage)
+    public_url = os.environ.get("TETHER_PUBLIC_URL")
+    if os.environ.get(LAMBDA_MARKER):
+        # Deployed, a wrong public URL means a wrong OAuth redirect URI: refuse to serve.
+        problem = public_url_problem(public_url)
+        if problem is not None:
+            raise Misconfigured(f"This deployment is misconfigured: {problem}.")
     leeway = _int("TETHER_JWT_LEEWAY_SECONDS", 30)
     return Settings(
         stage=stage,
-        table_name=os.environ.get("TETHER_TABLE", f"tether-{stage}"),
-        secret_prefix=os.environ.get("TETHER_SECRET_PREFIX", f"tether/{stage}"),
-        public_url=os.environ.get("TETHER_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
+        table_name=os.environ.get("TETHER_TABLE", names.table),
+        secret_prefix=os.environ.get("TETHER_SECRET_PREFIX", names.secret_prefix),
+        public_url=(public_url or "http://127.0.0.1:8000").strip().rstrip("/"),
         wpcom_origin=os.environ.get("TETHER_WPCOM_ORIGIN", "https://public-api.wordpress.com").rstrip("/"),
         jwt_leeway_seconds=max(0, min(leeway, MAX_JWT_LEEWAY_SECONDS)),
         config_cache_seconds=_float("TETHER_CONFIG_CACHE_SECONDS", 30.0),

@@ -96,6 +96,7 @@ def _set_test_env(patch: pytest.MonkeyPatch) -> None:
         patch.setenv(name, value)
     patch.delenv("AWS_ENDPOINT_URL", raising=False)
     patch.delenv("AWS_PROFILE", raising=False)
+    patch.delenv("AWS_REGION", raising=False)  # the CLI sets it from --region
 
 
 def _track_current_secret_versions(patch: pytest.MonkeyPatch) -> None:

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from chalicelib.config import stage_names
 from tether.cli import cli
 from tether.cloudformation import runtime_policy
 
-ROOT = Path(__file__).parent.parent
 ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:"
 
 
@@ -67,24 +67,18 @@ def test_checker_follows_iam_rules() -> None:
     assert not allowed(policy, "s3:DeleteObject", "arn:x:bucket/a1", k="true")
 
 
-def _stages() -> dict[str, dict[str, str]]:
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    return {
-        stage: {**config["environment_variables"], **values.get("environment_variables", {})}
-        for stage, values in config["stages"].items()
-    }
+def concrete(policy: dict[str, Any], region: str = "eu-west-1", account: str = "123456789012") -> dict[str, Any]:
+    """The policy as IAM sees it in one stack: pseudo parameters replaced by their values."""
+    text = json.dumps(policy)
+    for name, value in (("Partition", "aws"), ("Region", region), ("AccountId", account)):
+        text = text.replace("${AWS::" + name + "}", value)
+    return dict(json.loads(text))
 
 
-@pytest.mark.parametrize("stage", sorted(_stages()))
-def test_chalice_policy_files_are_the_generated_policy(stage: str) -> None:
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    variables = _stages()[stage]
-    policy_file = ROOT / ".chalice" / config["stages"][stage]["iam_policy_file"]
-    expected = runtime_policy(variables["TETHER_TABLE"], variables["TETHER_SECRET_PREFIX"])
-    assert json.loads(policy_file.read_text()) == expected
-    printed = CliRunner().invoke(cli, ["cloudformation", "--stage", stage, "--policy"])
+def test_the_cli_prints_the_policy_the_template_holds() -> None:
+    printed = CliRunner().invoke(cli, ["cloudformation", "--stage", "prod", "--policy"])
     assert printed.exit_code == 0, printed.output
-    assert json.loads(printed.stdout) == expected
+    assert json.loads(printed.stdout) == runtime_policy(stage_names("prod"))
 
 
 WRITES = [
@@ -102,7 +96,7 @@ WRITES = [
 
 @pytest.mark.parametrize("name", ["data-keys", "dev-keys"])
 def test_runtime_reads_but_never_writes_the_operators_secrets(name: str) -> None:
-    policy = runtime_policy("tether-prod", "tether/prod")
+    policy = concrete(runtime_policy(stage_names("prod")))
     arn = f"{ARN}tether/prod/{name}-AbC123"
     assert allowed(policy, "secretsmanager:GetSecretValue", arn)
     for action in WRITES:
@@ -111,7 +105,7 @@ def test_runtime_reads_but_never_writes_the_operators_secrets(name: str) -> None
 
 
 def test_runtime_writes_only_project_secrets_and_never_deletes_for_good() -> None:
-    policy = runtime_policy("tether-prod", "tether/prod")
+    policy = concrete(runtime_policy(stage_names("prod")))
     project = f"{ARN}tether/prod/projects/p1/integrations/wordpress/client-secret/v1-AbC123"
     assert allowed(policy, "secretsmanager:GetSecretValue", project)
     assert allowed(policy, "secretsmanager:CreateSecret", project)
@@ -131,7 +125,7 @@ def test_runtime_writes_only_project_secrets_and_never_deletes_for_good() -> Non
 
 
 def test_runtime_manages_only_the_stages_schedules_and_passes_only_the_scheduler_role() -> None:
-    policy = runtime_policy("tether-prod", "tether/prod")
+    policy = concrete(runtime_policy(stage_names("prod")))
     ours = "arn:aws:scheduler:eu-west-1:123456789012:schedule/default/tether-prod-0123abcd"
     for action in ("scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"):
         assert allowed(policy, action, ours), action
@@ -156,3 +150,72 @@ def test_runtime_manages_only_the_stages_schedules_and_passes_only_the_scheduler
     assert allowed(policy, "lambda:InvokeFunction", functions + "tether-prod-schedule_dispatcher")
     assert not allowed(policy, "lambda:InvokeFunction", functions + "tether-prod-step_runner")
     assert not allowed(policy, "lambda:InvokeFunction", functions + "tether-dev-schedule_dispatcher")
+
+
+def test_the_table_and_logs_of_this_stage_only() -> None:
+    policy = concrete(runtime_policy(stage_names("prod")))
+    table = "arn:aws:dynamodb:eu-west-1:123456789012:table/tether-prod"
+    assert allowed(policy, "dynamodb:Query", table)
+    assert allowed(policy, "dynamodb:Query", table + "/index/GSI1")
+    assert not allowed(policy, "dynamodb:Query", "arn:aws:dynamodb:eu-west-1:123456789012:table/tether-dev")
+    assert not allowed(policy, "dynamodb:Query", "arn:aws:dynamodb:us-east-1:123456789012:table/tether-prod")
+    assert not allowed(policy, "dynamodb:DeleteTable", table)
+    assert not allowed(policy, "dynamodb:Scan", table)
+    group = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/tether-prod-api:log-stream:x"
+    assert allowed(policy, "logs:PutLogEvents", group)
+    assert not allowed(policy, "logs:PutLogEvents", group.replace("tether-prod-api", "other"))
+    assert not allowed(policy, "logs:CreateLogGroup", group)  # the stack creates it, with retention
+
+
+# What chalicelib calls that only the operator's CLI runs, with the operator's credentials.
+OPERATOR_ONLY = {
+    "dynamodb:Scan": "`tether keys rotate` re-encrypts every sealed item",
+    "secretsmanager:PutSecretValue": "the CLI writes the keyring and the development keys",
+    "secretsmanager:UpdateSecretVersionStage": "`tether keys rotate` makes the new keyring current",
+}
+# Operations IAM authorises through other actions, and boto3 helpers named after no operation.
+IAM_ACTIONS = {
+    "dynamodb:TransactWriteItems": [
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:ConditionCheckItem",
+    ],
+    "dynamodb:TransactGetItems": ["dynamodb:GetItem"],
+}
+HELPERS = {"batch_writer": "dynamodb:BatchWriteItem"}
+
+
+def operations_the_code_calls() -> set[str]:
+    """Every DynamoDB and Secrets Manager operation a call in chalicelib names (`table.get_item(`...)."""
+    import ast
+
+    import botocore.session
+    from botocore import xform_name
+
+    session = botocore.session.get_session()
+    methods = dict(HELPERS)
+    for service in ("dynamodb", "secretsmanager"):
+        for operation in session.get_service_model(service).operation_names:
+            methods[xform_name(operation)] = f"{service}:{operation}"
+    found = set()
+    for path in sorted((Path(__file__).parent.parent / "chalicelib").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in methods:
+                found.add(methods[node.func.attr])
+    return found
+
+
+def test_the_policy_grants_exactly_what_the_code_calls() -> None:
+    called = operations_the_code_calls()
+    assert set(OPERATOR_ONLY) <= called, "an operator-only exception the code no longer needs"
+    needed = {action for op in called - set(OPERATOR_ONLY) for action in IAM_ACTIONS.get(op, [op])}
+    granted = {
+        action
+        for statement in runtime_policy(stage_names("prod"))["Statement"]
+        if statement["Effect"] == "Allow"
+        for action in _listed(statement["Action"])
+        if action.split(":")[0] in ("dynamodb", "secretsmanager")
+    }
+    assert not granted - needed, f"granted but never called: {sorted(granted - needed)}"
+    assert not needed - granted, f"called but not granted: {sorted(needed - granted)}"

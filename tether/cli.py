@@ -17,9 +17,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from tether.aws_target import aws_command, current_names
+
 if TYPE_CHECKING:
     from chalicelib.domain.models import ProjectConfig
     from tether.client import TetherAdmin
+    from tether.cloudformation import TemplateOptions
+    from tether.deploy import Packager
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -185,22 +189,63 @@ def projects() -> None:
     """Manage projects (talks to the configured AWS account directly)."""
 
 
+def _deployed() -> None:
+    """Make sure the selected stage is deployed (its keyring is created when missing)."""
+    from tether import provision
+
+    try:
+        provision.ensure_deployment(create_table=False)
+    except provision.StageNotDeployed as missing:
+        names = current_names()
+        raise click.ClickException(
+            f"No table {missing} in this region: deploy the stage first (tether deploy --stage {names.stage})."
+        ) from None
+
+
 @projects.command("create")
 @click.option("--name", required=True, help="A name for the project.")
+@aws_command
 def projects_create(name: str) -> None:
     """Create a project and print its id and secret key (shown once; only its hash is stored)."""
     from chalicelib.domain.errors import TetherError
     from chalicelib.services.projects import create_project
     from chalicelib.wiring import get_services
-    from tether import provision
 
+    _deployed()
     try:
-        provision.ensure_deployment()
         created = create_project(get_services().projects, name)
     except TetherError as error:
         raise click.ClickException(error.message) from None
     click.echo(json.dumps({"projectId": created.project.id, "projectSecretKey": created.secret_key}, indent=2))
     click.echo("Store the secret key now: Tether keeps only its hash.", err=True)
+
+
+@projects.command("list")
+@aws_command
+def projects_list() -> None:
+    """Print every project (id, name, creation date), oldest first."""
+    from chalicelib.wiring import get_services
+
+    _deployed()
+    found = get_services().projects.list_projects()
+    click.echo(json.dumps([{"id": p.id, "name": p.name, "createdAt": p.created_at} for p in found], indent=2))
+
+
+@projects.command("rotate-key")
+@click.option("--project", "project_id", required=True, help="Project id.")
+@aws_command
+def projects_rotate_key(project_id: str) -> None:
+    """Give the project a new secret key, printed once; the old one stops working (running API
+    containers: within TETHER_CONFIG_CACHE_SECONDS, 30 s by default)."""
+    from chalicelib.services.projects import rotate_secret_key
+    from chalicelib.wiring import get_services
+
+    _project_config(project_id)
+    services = get_services()
+    secret_key = rotate_secret_key(services.projects, project_id)
+    services.project_configs.invalidate(project_id)
+    click.echo(json.dumps({"projectId": project_id, "projectSecretKey": secret_key}, indent=2))
+    click.echo("Store the new secret key now: Tether keeps only its hash.", err=True)
 
 
 def _origins_or_exit(values: list[str]) -> tuple[str, ...]:
@@ -233,6 +278,7 @@ def _project_config(project_id: str) -> ProjectConfig:
 
 @projects_origins.command("show")
 @click.option("--project", "project_id", required=True, help="Project id.")
+@aws_command
 def projects_origins_show(project_id: str) -> None:
     """Print the allowed origins (an empty list: any origin may use the project)."""
     from chalicelib.services.allowed_origins import allowed_origins_view
@@ -244,6 +290,7 @@ def projects_origins_show(project_id: str) -> None:
 @projects_origins.command("set")
 @click.option("--project", "project_id", required=True, help="Project id.")
 @click.argument("origins", nargs=-1, required=True, metavar="ORIGIN...")
+@aws_command
 def projects_origins_set(project_id: str, origins: tuple[str, ...]) -> None:
     """Replace the allowed origins, e.g. `tether projects origins set --project P https://app.example.com`."""
     _store_origins(project_id, _origins_or_exit(list(origins)))
@@ -251,6 +298,7 @@ def projects_origins_set(project_id: str, origins: tuple[str, ...]) -> None:
 
 @projects_origins.command("clear")
 @click.option("--project", "project_id", required=True, help="Project id.")
+@aws_command
 def projects_origins_clear(project_id: str) -> None:
     """Allow any origin again (CORS `*`; any page may open the connect popup: see README)."""
     _store_origins(project_id, ())
@@ -270,6 +318,136 @@ def _store_origins(project_id: str, origins: tuple[str, ...]) -> None:
     services.project_configs.invalidate(project_id)
     click.echo(json.dumps(allowed_origins_view(saved), indent=2))
     click.echo("Running API containers apply it within TETHER_CONFIG_CACHE_SECONDS (30 s by default).", err=True)
+
+
+@cli.group()
+def integrations() -> None:
+    """A project's integration settings: its own OAuth app, scopes, on or off."""
+
+
+@integrations.command("show")
+@click.option("--project", "project_id", required=True, help="Project id.")
+@click.option("--integration", "integration_type", default="wordpress", show_default=True, help="Integration type.")
+@aws_command
+def integrations_show(project_id: str, integration_type: str) -> None:
+    """Print the settings (the client secret masked)."""
+    from chalicelib.domain.errors import TetherError
+    from chalicelib.domain.providers import get_provider
+    from chalicelib.services import integrations as settings
+    from chalicelib.wiring import get_services
+
+    config = _project_config(project_id)
+    try:
+        provider = get_provider(integration_type)
+    except TetherError as error:
+        raise click.ClickException(error.message) from None
+    services = get_services()
+    dev_keys = settings.dev_key_types(services.secrets, services.settings.dev_keys_secret_id)
+    click.echo(json.dumps(settings.settings_view(settings.effective_settings(config, provider), dev_keys), indent=2))
+
+
+@integrations.command("set")
+@click.option("--project", "project_id", required=True, help="Project id.")
+@click.option("--integration", "integration_type", default="wordpress", show_default=True, help="Integration type.")
+@click.option("--client-id", default=None, help="Client ID of your app at the provider (omit: development keys).")
+@click.option("--client-secret", default=None, help="Its client secret (prompted for when --client-id is given).")
+@click.option("--scope", "scopes", multiple=True, help="An extra OAuth scope (permission). Repeatable.")
+@click.option("--inactive", is_flag=True, help="Turn the integration off for the project's users.")
+@aws_command
+def integrations_set(
+    project_id: str,
+    integration_type: str,
+    client_id: str | None,
+    client_secret: str | None,
+    scopes: tuple[str, ...],
+    inactive: bool,
+) -> None:
+    """Replace the settings. The client secret goes to Secrets Manager only and is never printed."""
+    from chalicelib.domain.errors import TetherError
+    from chalicelib.domain.providers import get_provider
+    from chalicelib.services import integrations as settings
+    from chalicelib.wiring import get_services
+
+    config = _project_config(project_id)
+    if client_id is not None and client_secret is None:
+        client_secret = click.prompt("Client secret", hide_input=True)
+    body: dict[str, Any] = {"clientId": client_id, "scopes": list(scopes), "active": not inactive}
+    body["clientSecret"] = client_secret
+    services = get_services()
+    try:
+        provider = get_provider(integration_type)
+        saved = settings.put_integration_settings(
+            services.projects,
+            services.secrets,
+            services.settings.client_secret_id(project_id, provider.type),
+            config,
+            provider.type,
+            settings.parse_settings_input(body, provider),
+        )
+    except TetherError as error:
+        raise click.ClickException(error.message) from None
+    services.project_configs.invalidate(project_id)
+    dev_keys = settings.dev_key_types(services.secrets, services.settings.dev_keys_secret_id)
+    click.echo(json.dumps(settings.settings_view(saved, dev_keys), indent=2))
+
+
+@cli.group("signing-keys")
+def signing_keys() -> None:
+    """The public keys that verify a project's user tokens (several at once, for rotation)."""
+
+
+@signing_keys.command("list")
+@click.option("--project", "project_id", required=True, help="Project id.")
+@aws_command
+def signing_keys_list(project_id: str) -> None:
+    """Print the registered keys."""
+    from chalicelib.services.signing_keys import signing_key_view
+
+    config = _project_config(project_id)
+    click.echo(json.dumps({"signingKeys": [signing_key_view(key) for key in config.signing_keys]}, indent=2))
+
+
+@signing_keys.command("add")
+@click.option("--project", "project_id", required=True, help="Project id.")
+@click.option(
+    "--public-key",
+    "public_key_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="PEM file of the public key (RSA >= 2048 bits or EC P-256).",
+)
+@aws_command
+def signing_keys_add(project_id: str, public_key_file: str) -> None:
+    """Register a public key; prints it with its `kid`."""
+    from chalicelib.domain.errors import TetherError
+    from chalicelib.services.signing_keys import register_signing_key, signing_key_view
+    from chalicelib.wiring import get_services
+
+    _project_config(project_id)
+    services = get_services()
+    try:
+        key = register_signing_key(services.projects, project_id, Path(public_key_file).read_text())
+    except TetherError as error:
+        raise click.ClickException(error.message) from None
+    services.project_configs.invalidate(project_id)
+    click.echo(json.dumps(signing_key_view(key), indent=2))
+
+
+@signing_keys.command("remove")
+@click.option("--project", "project_id", required=True, help="Project id.")
+@click.option("--kid", required=True, help="The key's id (`signing-keys list`).")
+@aws_command
+def signing_keys_remove(project_id: str, kid: str) -> None:
+    """Stop accepting user tokens signed with this key (running containers: within 30 s)."""
+    from chalicelib.wiring import get_services
+
+    config = _project_config(project_id)
+    if kid not in {key.kid for key in config.signing_keys}:
+        raise click.ClickException(f"Project {project_id} has no signing key {kid}.")
+    services = get_services()
+    services.projects.delete_signing_key(project_id, kid)
+    services.project_configs.invalidate(project_id)
+    click.echo(f"Removed signing key {kid}.")
 
 
 @cli.command()
@@ -306,26 +484,183 @@ def token(project_id: str | None, user_id: str, ttl: int, key_file: str | None, 
         raise click.ClickException(f"Cannot sign with this key: {exc}") from None
 
 
-@cli.command("cloudformation")
-@click.option("--stage", default="prod", show_default=True, help="The chalice stage to read the table name from.")
-@click.option(
-    "--policy", is_flag=True, help="Print the Lambda role's IAM policy (.chalice/policy-<stage>.json) instead."
-)
-def cloudformation(stage: str, policy: bool) -> None:
-    """Print resources to merge into `chalice package` (table, JSON gateway errors)."""
-    from tether.cloudformation import merge_template, runtime_policy
+# CloudWatch Logs' accepted retention periods (days).
+RETENTION_DAYS = [
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+]
 
-    config = json.loads(Path(".chalice/config.json").read_text())
-    stages = config.get("stages", {})
-    if stage not in stages:
-        raise click.ClickException(f"No stage '{stage}' in .chalice/config.json.")
-    variables = {**config.get("environment_variables", {}), **stages[stage].get("environment_variables", {})}
-    table_name = variables.get("TETHER_TABLE", f"tether-{stage}")
+
+def template_options(func: F) -> F:
+    """The options that shape the stack's template (shared by `deploy` and `cloudformation`)."""
+    decorators = [
+        click.option("--domain", default=None, help="Serve the API at this custom domain (needs --certificate-arn)."),
+        click.option("--certificate-arn", default=None, help="ACM certificate of --domain, in the stack's region."),
+        click.option("--alarm-email", default=None, help="Send the alarms to this address (SNS topic, email)."),
+        click.option(
+            "--log-retention-days",
+            default=30,
+            show_default=True,
+            type=click.Choice([str(days) for days in RETENTION_DAYS]),
+            help="How long the functions' and the API's logs are kept.",
+        ),
+        click.option("--throttle-rate", default=50.0, show_default=True, type=click.FloatRange(1), help="Requests/s."),
+        click.option("--throttle-burst", default=100, show_default=True, type=click.IntRange(1), help="Burst size."),
+        click.option("--tracing/--no-tracing", default=False, show_default=True, help="AWS X-Ray tracing."),
+        click.option(
+            "--architecture",
+            default="x86_64",
+            show_default=True,
+            type=click.Choice(["x86_64", "arm64"]),
+            help="The functions' CPU (arm64: Lambda compute 20% cheaper; wheels fetched for it).",
+        ),
+        click.option(
+            "--package",
+            "package_dir",
+            default=None,
+            type=click.Path(exists=True, file_okay=False),
+            help="Use what `chalice package` already wrote here instead of packaging now.",
+        ),
+    ]
+    for decorate in reversed(decorators):
+        func = decorate(func)
+    return func
+
+
+def _template_options(values: dict[str, Any]) -> tuple[TemplateOptions, Packager | None]:
+    from tether.cloudformation import TemplateOptions
+    from tether.deploy import chalice_packager, copy_package
+
+    if values["domain"] and not values["certificate_arn"]:
+        raise click.UsageError("--domain needs --certificate-arn (an ACM certificate in the stack's region).")
+    options = TemplateOptions(
+        domain=values["domain"],
+        certificate_arn=values["certificate_arn"],
+        alarm_email=values["alarm_email"],
+        log_retention_days=int(values["log_retention_days"]),
+        throttle_rate=values["throttle_rate"],
+        throttle_burst=values["throttle_burst"],
+        tracing=values["tracing"],
+    )
+    package_dir = values["package_dir"]
+    return options, (copy_package(Path(package_dir)) if package_dir else chalice_packager(values["architecture"]))
+
+
+@cli.command("cloudformation")
+@click.option("--stage", envvar="TETHER_STAGE", required=True, help="Deployment stage [env: TETHER_STAGE].")
+@click.option("--policy", is_flag=True, help="Print only the API function's IAM policy.")
+@template_options
+def cloudformation(stage: str, policy: bool, **values: Any) -> None:
+    """Print the stage's CloudFormation template (what `tether deploy` deploys), built from
+    `chalice package`; its parameters `CodeBucket`/`CodeKey` locate the uploaded package."""
+    from chalicelib.config import stage_names
+    from tether.cloudformation import build_template, render, runtime_policy
+    from tether.deploy import DeployError, package_into
+
+    try:
+        names = stage_names(stage)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
     if policy:
-        prefix = variables.get("TETHER_SECRET_PREFIX", f"tether/{stage}")
-        click.echo(json.dumps(runtime_policy(table_name, prefix), indent=2))
+        click.echo(json.dumps(runtime_policy(names), indent=2))
         return
-    click.echo(json.dumps(merge_template(table_name), indent=2))
+    options, packager = _template_options(values)
+    try:
+        sam = package_into(names, "us-east-1", packager)
+        click.echo(render(build_template(sam, names, options)))
+    except (DeployError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+
+
+@cli.command()
+@click.option("--bucket", default=None, help="S3 bucket for the package and template [default: created].")
+@template_options
+@aws_command
+def deploy(bucket: str | None, **values: Any) -> None:
+    """Deploy the stage: package, upload, create or update its stack, print its URLs.
+
+    Without --bucket, a private, encrypted bucket `tether-artifacts-<account>-<region>` is made."""
+    import boto3
+
+    from tether import deploy as deployment
+
+    names = current_names()
+    options, packager = _template_options(values)
+    session = boto3.session.Session()
+    try:
+        done = deployment.deploy(session, names, options, bucket=bucket, packager=packager, progress=click.echo)
+    except deployment.DeployError as error:
+        raise click.ClickException(str(error)) from None
+    _deployed()
+    lines = [
+        "",
+        f"Stage {names.stage} is deployed (stack {done.stack}, region {session.region_name}).",
+        f"  API URL:             {done.api_url}",
+        f"  OAuth callback URL:  {done.callback_url}",
+    ]
+    if "DomainTarget" in done.outputs:
+        lines.append(
+            f"  DNS:                 point {values['domain']} (CNAME or alias) at {done.outputs['DomainTarget']}"
+        )
+    lines += [
+        "",
+        "Next steps:",
+        "  1. Register the OAuth callback URL as the redirect URL of your WordPress.com app",
+        "     (https://developer.wordpress.com/apps/).",
+        f"  2. tether projects create --stage {names.stage} --name 'My app'",
+        "  3. Configure the project: docs/deploy.md.",
+    ]
+    click.echo("\n".join(lines))
+
+
+@cli.command()
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@aws_command
+def destroy(yes: bool) -> None:
+    """Delete the stage's stack. Its table (with the data) and its secrets are kept."""
+    import boto3
+
+    from tether import deploy as deployment
+
+    names = current_names()
+    if not yes:
+        click.confirm(f"Delete the stack {names.stack} (the API and its functions)?", abort=True)
+    try:
+        deployment.destroy(boto3.session.Session(), names, progress=click.echo)
+    except deployment.DeployError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        "\n".join(
+            [
+                f"Deleted the stack {names.stack}. Kept, delete them yourself if you mean to:",
+                f"  - the table {names.table} (all data; deletion protection is on),",
+                f"  - the bucket of large workflow step outputs tether-{names.stage}-step-outputs-<account>-<region>,",
+                f"  - the secrets {names.secret_prefix}/* (data-encryption keys, dev keys, client secrets),",
+                "  - the artifacts bucket (packages and templates of past deploys),",
+                "  - API Gateway's logging role tether-apigateway-cloudwatch-logs (the region's other APIs use it).",
+            ]
+        )
+    )
 
 
 @cli.group("dev-keys")
@@ -336,13 +671,14 @@ def dev_keys() -> None:
 @dev_keys.command("set")
 @click.option("--client-id", required=True, help="Client ID of the deployment's WordPress.com app.")
 @click.option("--client-secret", prompt=True, hide_input=True, help="Its client secret (prompted for when not given).")
+@aws_command
 def dev_keys_set(client_id: str, client_secret: str) -> None:
     """Store the development keys in Secrets Manager (`<prefix>/dev-keys`)."""
     from tether import provision
 
     if not client_id.strip() or not client_secret.strip():
         raise click.ClickException("Both the client id and the client secret are needed.")
-    provision.ensure_deployment()
+    _deployed()
     provision.store_dev_keys(client_id.strip(), client_secret.strip())
     click.echo("Development keys stored.")
 
@@ -353,6 +689,7 @@ def keys() -> None:
 
 
 @keys.command("rotate")
+@aws_command
 def keys_rotate() -> None:
     """Add a new data-encryption key and re-encrypt every stored secret with it.
 

@@ -1,14 +1,44 @@
-"""CloudFormation resources that `chalice package` does not create: the table, and API Gateway
-responses in Tether's error format. Merged in with `chalice package --merge-template`.
-Also the Lambda role's IAM policy that `.chalice/policy-<stage>.json` holds."""
+"""Tether's CloudFormation template, built from `chalice package`'s output.
+
+Chalice writes a SAM template; deploying that as is fails (the 16 per-depth proxy routes make it
+far larger than CloudFormation accepts inline), needs a second deploy to learn the API's URL, and
+SAM's `Api` adds a stray `Stage` stage. `build_template` turns it into a plain template (no
+transform) that deploys as written:
+
+- one greedy `{path+}` resource for the proxy (the app maps it to its per-depth routes), and API
+  Gateway's own errors in Tether's `{message, code}` format inside the API definition;
+- the function's URL known before the function exists: the API's integration names the function
+  by its stage-derived name, so the function may read the API's id (`TETHER_PUBLIC_URL`);
+- one explicit stage with access logs, throttling and optional X-Ray; a log group per function
+  with retention; alarms, with an optional SNS topic;
+- the table with deletion protection, point-in-time recovery and TTL;
+- least-privilege roles whose ARNs come from `${AWS::Partition}`, `${AWS::Region}` and
+  `${AWS::AccountId}`;
+- optionally a custom domain (regional endpoint, ACM certificate, base path mapping).
+
+Further resources plug in at `FUNCTION_POLICIES` (one IAM policy per chalice function) and
+`extra_resources` (anything else the stack needs: today the workflows' state machine role).
+"""
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.adapters import keys
+from chalicelib.api.proxy import GREEDY_PATH, depth_path
+from chalicelib.config import StageNames
 from tether.provision import table_definition
+
+API_STAGE = "api"
+# CloudFormation's limit on a template passed in the request (larger ones go through S3).
+INLINE_TEMPLATE_LIMIT = 51_200
+# ... and on one read from S3.
+S3_TEMPLATE_LIMIT = 1_000_000
 
 # API Gateway answers some requests itself, before Lambda: unknown routes (its "Missing
 # Authentication Token" 403, which echoes the Authorization header), throttling, oversized
@@ -23,76 +53,236 @@ GATEWAY_RESPONSES = {
     "DEFAULT_5XX": (None, "Internal server error.", "internal_error"),
 }
 
+# Exactly the table operations the runtime calls (TransactWriteItems needs the item-level
+# actions); tests/test_iam_policy.py compares this with the calls in chalicelib.
 TABLE_ACTIONS = [
     "GetItem",
     "PutItem",
     "UpdateItem",
     "DeleteItem",
     "Query",
-    "BatchGetItem",
-    "BatchWriteItem",
     "ConditionCheckItem",
 ]
 
+# The access log: who, what route, how it ended. Never the query string (user tokens travel
+# there) nor any header.
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "time": "$context.requestTimeEpoch",
+        "ip": "$context.identity.sourceIp",
+        "method": "$context.httpMethod",
+        "route": "$context.resourcePath",
+        "status": "$context.status",
+        "latencyMs": "$context.responseLatency",
+        "integrationLatencyMs": "$context.integrationLatency",
+        "bytes": "$context.responseLength",
+        "error": "$context.error.responseType",
+    },
+    separators=(",", ":"),
+)
 
-def merge_template(table_name: str) -> dict[str, Any]:
-    """The resources to merge into chalice's SAM template for a stage whose table is `table_name`."""
-    definition = table_definition(table_name)
-    table = {
-        "Type": "AWS::DynamoDB::Table",
-        "DeletionPolicy": "Retain",
-        "UpdateReplacePolicy": "Retain",
-        "Properties": {
-            **{key: definition[key] for key in ("TableName", "BillingMode", "AttributeDefinitions", "KeySchema")},
-            "GlobalSecondaryIndexes": definition["GlobalSecondaryIndexes"],
-            "TimeToLiveSpecification": {"AttributeName": keys.TTL_ATTRIBUTE, "Enabled": True},
-            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-            "SSESpecification": {"SSEEnabled": True},
+
+@dataclass(frozen=True)
+class TemplateOptions:
+    """What an operator chooses for a deployment (`tether deploy` flags)."""
+
+    domain: str | None = None
+    certificate_arn: str | None = None
+    log_retention_days: int = 30
+    throttle_rate: float = 50.0
+    throttle_burst: int = 100
+    tracing: bool = False
+    alarm_email: str | None = None
+
+
+def arn(service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
+    """An ARN in the stack's own partition, region and account (for `Fn::Sub`)."""
+    return ":".join(
+        [
+            "arn:${AWS::Partition}",
+            service,
+            "${AWS::Region}" if region else "",
+            "${AWS::AccountId}" if account else "",
+            resource,
+        ]
+    )
+
+
+def _function_statements(names: StageNames, function_name: str) -> list[dict[str, Any]]:
+    """What every Tether function may do: write its own logs, use the stage's table, read the
+    stage's secrets, keep and read large step outputs (`runs/...` in the outputs bucket); never
+    change the operator's secrets nor delete one without a recovery window."""
+
+    def secret_arn(name: str) -> str:
+        return arn("secretsmanager", f"secret:{names.secret_prefix}/{name}")
+
+    return [
+        {
+            "Sid": "Logs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": arn("logs", f"log-group:{names.function_log_group(function_name)}:*"),
         },
-    }
-    resources: dict[str, Any] = {"TetherTable": table, **workflow_resources(table_name)}
-    for response_type, (status, message, code) in GATEWAY_RESPONSES.items():
-        properties: dict[str, Any] = {
-            "RestApiId": {"Ref": "RestAPI"},
-            "ResponseType": response_type,
-            "ResponseParameters": {
-                "gatewayresponse.header.Access-Control-Allow-Origin": "'*'",
-                "gatewayresponse.header.X-Tether-Error": f"'{code}'",
-            },
-            "ResponseTemplates": {"application/json": json.dumps({"message": message, "code": code})},
-        }
-        if status is not None:
-            properties["StatusCode"] = str(status)
-        name = "".join(part.title() for part in response_type.split("_"))
-        resources[f"GatewayResponse{name}"] = {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": properties}
-    return {"Resources": resources}
+        {
+            "Sid": "Table",
+            "Effect": "Allow",
+            "Action": [f"dynamodb:{action}" for action in TABLE_ACTIONS],
+            "Resource": [
+                arn("dynamodb", f"table/{names.table}"),
+                arn("dynamodb", f"table/{names.table}/index/*"),
+            ],
+        },
+        {
+            "Sid": "ReadSecrets",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": [secret_arn("data-keys-??????"), secret_arn("dev-keys-??????"), secret_arn("projects/*")],
+        },
+        {
+            "Sid": "LargeStepOutputs",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:GetObject"],
+            "Resource": f"arn:${{AWS::Partition}}:s3:::{names.outputs_bucket}/runs/*",
+        },
+        {
+            "Sid": "OperatorSecretsAreReadOnly",
+            "Effect": "Deny",
+            "NotAction": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Resource": [secret_arn("data-keys*"), secret_arn("dev-keys*")],
+        },
+        {
+            "Sid": "DeleteOnlyWithRecoveryWindow",
+            "Effect": "Deny",
+            "Action": ["secretsmanager:DeleteSecret"],
+            "Resource": "*",
+            "Condition": {"Bool": {"secretsmanager:ForceDeleteWithoutRecovery": "true"}},
+        },
+    ]
 
 
-def workflow_resources(table_name: str) -> dict[str, Any]:
-    """The role workflow state machines run as (it may invoke the step runner, nothing else), and
-    the environment telling the functions the runner's and the role's ARNs."""
-    role_name = f"{state_machine_prefix(table_name)}workflows"
-    runner_arn = {"Fn::GetAtt": ["StepRunner", "Arn"]}
-    role_arn = {"Fn::GetAtt": ["TetherWorkflowRole", "Arn"]}
-    bucket_name = {"Fn::Sub": f"{state_machine_prefix(table_name)}step-outputs-${{AWS::AccountId}}-${{AWS::Region}}"}
-    environment = {
-        "Environment": {
-            "Variables": {
-                "TETHER_STEP_RUNNER_ARN": runner_arn,
-                "TETHER_WORKFLOW_ROLE_ARN": role_arn,
-                "TETHER_OUTPUTS_BUCKET": {"Ref": "TetherStepOutputs"},
-                **schedule_environment(table_name),
-            }
-        }
-    }
+def runtime_policy(names: StageNames, function_name: str | None = None) -> dict[str, Any]:
+    """The API function's IAM policy; ARNs hold `${AWS::...}` pseudo parameters (`Fn::Sub` them).
+
+    Beyond what every function may do (`_function_statements`), the API writes project client
+    secrets (create a new one, schedule an old one for deletion), and creates, starts and
+    describes the stage's workflow state machines, which run as the workflow role.
+    """
+    statements = _function_statements(names, function_name or names.api_function)
+    statements[3:3] = [
+        {
+            "Sid": "WriteProjectSecrets",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:CreateSecret", "secretsmanager:DeleteSecret"],
+            "Resource": arn("secretsmanager", f"secret:{names.secret_prefix}/projects/*"),
+        },
+        *_workflow_statements(names),
+    ]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def dispatcher_policy(names: StageNames, function_name: str | None = None) -> dict[str, Any]:
+    """The schedule dispatcher's IAM policy: what every function may do, plus starting the
+    stage's workflows and arming their schedules (it writes no secrets)."""
+    statements = _function_statements(names, function_name or names.schedule_dispatcher_function)
+    statements[3:3] = _workflow_statements(names)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _workflow_statements(names: StageNames) -> list[dict[str, Any]]:
+    """Create, start and describe the stage's state machines (run as the workflow role); create,
+    update and delete its schedules (run as the scheduler role); hand work to the dispatcher."""
+    machines = names.state_machine_prefix
+    return [
+        {
+            "Sid": "WorkflowStateMachines",
+            "Effect": "Allow",
+            "Action": [
+                "states:CreateStateMachine",
+                "states:DeleteStateMachine",
+                "states:TagResource",
+                "states:StartExecution",
+                "states:StartSyncExecution",
+            ],
+            "Resource": arn("states", f"stateMachine:{machines}*"),
+        },
+        {
+            "Sid": "WorkflowExecutions",
+            "Effect": "Allow",
+            "Action": ["states:DescribeExecution"],
+            "Resource": [arn("states", f"execution:{machines}*:*"), arn("states", f"express:{machines}*:*:*")],
+        },
+        {
+            "Sid": "PassWorkflowRole",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole"],
+            "Resource": arn("iam", f"role/{names.workflow_role}", region=False),
+            "Condition": {"StringEquals": {"iam:PassedToService": "states.amazonaws.com"}},
+        },
+        {
+            "Sid": "WorkflowSchedules",
+            "Effect": "Allow",
+            "Action": ["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"],
+            "Resource": arn("scheduler", f"schedule/default/{machines}*"),
+        },
+        {
+            "Sid": "PassSchedulerRole",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole"],
+            "Resource": arn("iam", f"role/{names.scheduler_role}", region=False),
+            "Condition": {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+        },
+        {
+            "Sid": "ScheduleDispatcherHandsOn",
+            "Effect": "Allow",
+            "Action": ["lambda:InvokeFunction"],
+            "Resource": arn("lambda", f"function:{names.schedule_dispatcher_function}"),
+        },
+    ]
+
+
+def step_runner_policy(names: StageNames, function_name: str | None = None) -> dict[str, Any]:
+    """The workflow step runner's IAM policy: what every function may do, nothing more (it
+    reads credentials and records runs; it neither writes secrets nor touches state machines)."""
     return {
-        **schedule_resources(table_name),
-        "TetherStepOutputs": {
+        "Version": "2012-10-17",
+        "Statement": _function_statements(names, function_name or names.step_runner_function),
+    }
+
+
+# EXTENSION POINT: the IAM policy of each chalice function, by the logical id `chalice package`
+# gives it (`APIHandler`; `@app.lambda_function(name="step_runner")` becomes `StepRunner`). A
+# function without an entry here makes `build_template` fail, on purpose.
+FUNCTION_POLICIES: dict[str, Callable[[StageNames, str], dict[str, Any]]] = {
+    "APIHandler": runtime_policy,
+    "StepRunner": step_runner_policy,
+    "ScheduleDispatcher": dispatcher_policy,
+}
+
+
+def function_environment(names: StageNames) -> dict[str, Any]:
+    """What every function learns about the stack (ARNs by name: no dependency cycles)."""
+    return {
+        "TETHER_STEP_RUNNER_ARN": {"Fn::Sub": arn("lambda", f"function:{names.step_runner_function}")},
+        "TETHER_WORKFLOW_ROLE_ARN": {"Fn::Sub": arn("iam", f"role/{names.workflow_role}", region=False)},
+        "TETHER_OUTPUTS_BUCKET": {"Ref": "StepOutputs"},
+        "TETHER_SCHEDULE_DISPATCHER_ARN": {"Fn::Sub": arn("lambda", f"function:{names.schedule_dispatcher_function}")},
+        "TETHER_SCHEDULER_ROLE_ARN": {"Fn::Sub": arn("iam", f"role/{names.scheduler_role}", region=False)},
+    }
+
+
+def extra_resources(names: StageNames, options: TemplateOptions) -> dict[str, Any]:
+    """EXTENSION POINT: resources beside the functions and the API: the private bucket of large
+    step outputs (kept with the data by `tether destroy`), the role EventBridge Scheduler invokes
+    the schedule dispatcher as, and the role workflow state machines run as (each may invoke its
+    one function, nothing else)."""
+    return {
+        "StepOutputs": {
             "Type": "AWS::S3::Bucket",
             "DeletionPolicy": "Retain",
             "UpdateReplacePolicy": "Retain",
             "Properties": {
-                "BucketName": bucket_name,
+                "BucketName": {"Fn::Sub": names.outputs_bucket},
                 "BucketEncryption": {
                     "ServerSideEncryptionConfiguration": [
                         {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}
@@ -111,49 +301,10 @@ def workflow_resources(table_name: str) -> dict[str, Any]:
                 },
             },
         },
-        "TetherWorkflowRole": {
+        "SchedulerRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
-                "RoleName": role_name,
-                "AssumeRolePolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "states.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                },
-                "Policies": [
-                    {
-                        "PolicyName": "invoke-step-runner",
-                        "PolicyDocument": {
-                            "Version": "2012-10-17",
-                            "Statement": [
-                                {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": runner_arn}
-                            ],
-                        },
-                    }
-                ],
-            },
-        },
-        "APIHandler": {"Properties": environment},
-        "StepRunner": {
-            "Properties": {"Environment": {"Variables": {"TETHER_OUTPUTS_BUCKET": {"Ref": "TetherStepOutputs"}}}}
-        },
-        # The dispatcher arms daylight-saving catch-ups: it creates schedules too.
-        "ScheduleDispatcher": {"Properties": {"Environment": {"Variables": schedule_environment(table_name)}}},
-    }
-
-
-def schedule_resources(table_name: str) -> dict[str, Any]:
-    """The role EventBridge Scheduler invokes the schedule dispatcher as (nothing else)."""
-    return {
-        "TetherSchedulerRole": {
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "RoleName": f"{state_machine_prefix(table_name)}scheduler",
+                "RoleName": names.scheduler_role,
                 "AssumeRolePolicyDocument": {
                     "Version": "2012-10-17",
                     "Statement": [
@@ -174,145 +325,388 @@ def schedule_resources(table_name: str) -> dict[str, Any]:
                                 {
                                     "Effect": "Allow",
                                     "Action": "lambda:InvokeFunction",
-                                    "Resource": {"Fn::GetAtt": ["ScheduleDispatcher", "Arn"]},
+                                    "Resource": {
+                                        "Fn::Sub": arn("lambda", f"function:{names.schedule_dispatcher_function}")
+                                    },
                                 }
                             ],
                         },
                     }
                 ],
             },
+        },
+        "WorkflowRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": names.workflow_role,
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "states.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "Policies": [
+                    {
+                        "PolicyName": "invoke-step-runner",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "lambda:InvokeFunction",
+                                    "Resource": {"Fn::Sub": arn("lambda", f"function:{names.step_runner_function}")},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            },
+        },
+    }
+
+
+def function_name(names: StageNames, logical_id: str) -> str:
+    """The stage-derived name of a chalice function: `APIHandler` -> `tether-prod-api`,
+    `StepRunner` (`@app.lambda_function(name="step_runner")`) -> `tether-prod-step_runner`."""
+    if logical_id == "APIHandler":
+        return names.api_function
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in logical_id).strip("_")
+    return names.function(snake)
+
+
+def _sub(value: Any) -> Any:
+    """Wrap every string holding `${...}` in `Fn::Sub` (policies are built as plain strings)."""
+    if isinstance(value, str):
+        return {"Fn::Sub": value} if "${" in value else value
+    if isinstance(value, list):
+        return [_sub(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _sub(item) for key, item in value.items()}
+    return value
+
+
+def public_url(names: StageNames, options: TemplateOptions) -> Any:
+    """The API's public base URL as a template value (custom domain, else execute-api)."""
+    if options.domain:
+        return f"https://{options.domain}"
+    return {"Fn::Sub": f"https://${{RestApi}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{API_STAGE}"}
+
+
+def _api_definition(sam_definition: dict[str, Any], names: StageNames) -> dict[str, Any]:
+    """Chalice's Swagger as the OpenAPI 3 document API Gateway imports: one greedy proxy resource,
+    only what API Gateway reads, the integration naming the function by name, and API Gateway's
+    own error responses in Tether's format (inside the definition, so they cannot drift)."""
+    uri = {
+        "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/"
+        + arn("lambda", f"function:{names.api_function}")
+        + "/invocations"
+    }
+    integration = {
+        "type": "aws_proxy",
+        "httpMethod": "POST",
+        "uri": uri,
+        "passthroughBehavior": "when_no_match",
+        "contentHandling": "CONVERT_TO_TEXT",
+    }
+    proxy_prefix = depth_path(1).rsplit("/", 1)[0] + "/"
+    paths: dict[str, Any] = {}
+    for path, operations in sam_definition["paths"].items():
+        if path.startswith(proxy_prefix):
+            if path != depth_path(1):
+                continue
+            path = GREEDY_PATH
+        parameters = [
+            {"name": part[1:-1].rstrip("+"), "in": "path", "required": True, "schema": {"type": "string"}}
+            for part in path.split("/")
+            if part.startswith("{")
+        ]
+        paths[path] = {
+            method: {
+                "parameters": parameters,
+                "responses": {"200": {"description": "OK"}},
+                "x-amazon-apigateway-integration": integration,
+            }
+            for method in operations
         }
+    gateway_responses = {}
+    for response_type, (status, message, code) in GATEWAY_RESPONSES.items():
+        response: dict[str, Any] = {
+            "responseParameters": {
+                "gatewayresponse.header.Access-Control-Allow-Origin": "'*'",
+                "gatewayresponse.header.X-Tether-Error": f"'{code}'",
+            },
+            "responseTemplates": {"application/json": json.dumps({"message": message, "code": code})},
+        }
+        if status is not None:
+            response["statusCode"] = str(status)
+        gateway_responses[response_type] = response
+    return {
+        "openapi": "3.0.1",
+        "info": {"version": "1.0", "title": names.rest_api, "description": f"Tether, stage {names.stage}"},
+        "paths": paths,
+        "x-amazon-apigateway-binary-media-types": sam_definition.get("x-amazon-apigateway-binary-media-types", []),
+        "x-amazon-apigateway-gateway-responses": gateway_responses,
     }
 
 
-def schedule_environment(table_name: str) -> dict[str, Any]:
-    """The dispatcher's and the scheduler role's ARNs, built from their names: the dispatcher's own
-    environment cannot refer to the role by `GetAtt` (the role's policy refers to the dispatcher)."""
-    prefix = state_machine_prefix(table_name)
+def _table(names: StageNames) -> dict[str, Any]:
+    definition = table_definition(names.table)
     return {
-        "TETHER_SCHEDULE_DISPATCHER_ARN": {
-            "Fn::Sub": f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{prefix}"
-            "schedule_dispatcher"
-        },
-        "TETHER_SCHEDULER_ROLE_ARN": {
-            "Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{prefix}scheduler"
+        "Type": "AWS::DynamoDB::Table",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            **{key: definition[key] for key in ("TableName", "BillingMode", "AttributeDefinitions", "KeySchema")},
+            "GlobalSecondaryIndexes": definition["GlobalSecondaryIndexes"],
+            "TimeToLiveSpecification": {"AttributeName": keys.TTL_ATTRIBUTE, "Enabled": True},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+            "DeletionProtectionEnabled": True,
         },
     }
 
 
-def state_machine_prefix(table_name: str) -> str:
-    """Workflow state machines are named `tether-<stage>-...` (see `state_machine_name`); with
-    the default table name `tether-<stage>` that is the table name and a dash."""
-    return f"{table_name}-"
+def _alarm(description: str, namespace: str, metric: str, dimensions: dict[str, Any], actions: list[Any]) -> Any:
+    properties: dict[str, Any] = {
+        "AlarmDescription": description,
+        "Namespace": namespace,
+        "MetricName": metric,
+        "Dimensions": [{"Name": name, "Value": value} for name, value in dimensions.items()],
+        "Statistic": "Sum",
+        "Period": 300,
+        "EvaluationPeriods": 1,
+        "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "notBreaching",
+    }
+    if actions:
+        properties["AlarmActions"] = actions
+        properties["OKActions"] = actions
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": properties}
 
 
-def runtime_policy(table_name: str, secret_prefix: str) -> dict[str, Any]:
-    """The Lambda role's IAM policy (what `.chalice/policy-<stage>.json` holds).
+def _functions(sam: dict[str, Any], names: StageNames, options: TemplateOptions, actions: list[Any]) -> dict[str, Any]:
+    """Each chalice function with its own role, log group and alarms."""
+    resources: dict[str, Any] = {}
+    for logical_id, resource in sam["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        if logical_id not in FUNCTION_POLICIES:
+            raise ValueError(f"No IAM policy for the function {logical_id}: add one to FUNCTION_POLICIES.")
+        name = function_name(names, logical_id)
+        source = resource["Properties"]
+        variables = {
+            **source.get("Environment", {}).get("Variables", {}),
+            "TETHER_STAGE": names.stage,
+            "TETHER_TABLE": names.table,
+            "TETHER_SECRET_PREFIX": names.secret_prefix,
+            "TETHER_PUBLIC_URL": public_url(names, options),
+            **function_environment(names),
+        }
+        policy = FUNCTION_POLICIES[logical_id](names, name)
+        if options.tracing:
+            policy["Statement"].append(
+                {
+                    "Sid": "Tracing",
+                    "Effect": "Allow",
+                    "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                    "Resource": "*",
+                }
+            )
+        resources[f"{logical_id}Role"] = {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "Policies": [{"PolicyName": "tether", "PolicyDocument": _sub(policy)}],
+            },
+        }
+        resources[f"{logical_id}LogGroup"] = {
+            "Type": "AWS::Logs::LogGroup",
+            "DeletionPolicy": "Delete",
+            "UpdateReplacePolicy": "Delete",
+            "Properties": {
+                "LogGroupName": names.function_log_group(name),
+                "RetentionInDays": options.log_retention_days,
+            },
+        }
+        function: dict[str, Any] = {
+            "FunctionName": name,
+            "Runtime": source["Runtime"],
+            "Handler": source["Handler"],
+            "Code": {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}},
+            "Role": {"Fn::GetAtt": [f"{logical_id}Role", "Arn"]},
+            "Timeout": source.get("Timeout", 30),
+            "MemorySize": source.get("MemorySize", 512),
+            "Architectures": source.get("Architectures", ["x86_64"]),
+            "Environment": {"Variables": variables},
+        }
+        if options.tracing:
+            function["TracingConfig"] = {"Mode": "Active"}
+        resources[logical_id] = {
+            "Type": "AWS::Lambda::Function",
+            # The function must not create its log group (without retention) before the stack does.
+            "DependsOn": [f"{logical_id}LogGroup"],
+            "Properties": function,
+        }
+        resources[f"{logical_id}ErrorsAlarm"] = _alarm(
+            f"{name}: invocations failed", "AWS/Lambda", "Errors", {"FunctionName": {"Ref": logical_id}}, actions
+        )
+        resources[f"{logical_id}ThrottlesAlarm"] = _alarm(
+            f"{name}: invocations throttled", "AWS/Lambda", "Throttles", {"FunctionName": {"Ref": logical_id}}, actions
+        )
+    return resources
 
-    The runtime reads every Tether secret but writes only project client secrets (create a new
-    one, schedule an old one for deletion). The keyring and the development keys are the
-    operator's (the CLI writes them); the role may never change or delete them, and may never
-    delete any secret without a recovery window.
-    """
 
-    def secret_arn(name: str) -> str:
-        return f"arn:*:secretsmanager:*:*:secret:{secret_prefix}/{name}"
-
-    operator_secrets = [secret_arn("data-keys*"), secret_arn("dev-keys*")]
-    machines = state_machine_prefix(table_name)
-    project_secrets = secret_arn("projects/*")
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
+def _api(sam: dict[str, Any], names: StageNames, options: TemplateOptions, actions: list[Any]) -> dict[str, Any]:
+    body = _api_definition(sam["Resources"]["RestAPI"]["Properties"]["DefinitionBody"], names)
+    # A deployment is a snapshot: a new logical id per API definition makes an update redeploy.
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:10]
+    deployment = f"ApiDeployment{digest}"
+    stage: dict[str, Any] = {
+        "RestApiId": {"Ref": "RestApi"},
+        "StageName": API_STAGE,
+        "DeploymentId": {"Ref": deployment},
+        "TracingEnabled": options.tracing,
+        "AccessLogSetting": {
+            # The group's ARN without the ":*" its `Arn` attribute ends with.
+            "DestinationArn": {"Fn::Sub": arn("logs", f"log-group:{names.access_log_group}")},
+            "Format": ACCESS_LOG_FORMAT,
+        },
+        # Stage-wide throttling. Per-method metrics stay off: each would be a paid custom metric,
+        # and the API-wide ones (Count, 4XX, 5XX, Latency) come free.
+        "MethodSettings": [
             {
-                "Sid": "Logs",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": "arn:*:logs:*:*:*",
-            },
-            {
-                "Sid": "Table",
-                "Effect": "Allow",
-                "Action": [f"dynamodb:{action}" for action in TABLE_ACTIONS],
-                "Resource": [
-                    f"arn:*:dynamodb:*:*:table/{table_name}",
-                    f"arn:*:dynamodb:*:*:table/{table_name}/index/*",
-                ],
-            },
-            {
-                "Sid": "ReadSecrets",
-                "Effect": "Allow",
-                "Action": ["secretsmanager:GetSecretValue"],
-                "Resource": [secret_arn("data-keys-??????"), secret_arn("dev-keys-??????"), project_secrets],
-            },
-            {
-                "Sid": "WriteProjectSecrets",
-                "Effect": "Allow",
-                "Action": ["secretsmanager:CreateSecret", "secretsmanager:DeleteSecret"],
-                "Resource": project_secrets,
-            },
-            {
-                "Sid": "OperatorSecretsAreReadOnly",
-                "Effect": "Deny",
-                "NotAction": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                "Resource": operator_secrets,
-            },
-            {
-                "Sid": "WorkflowStateMachines",
-                "Effect": "Allow",
-                "Action": [
-                    "states:CreateStateMachine",
-                    "states:DeleteStateMachine",
-                    "states:TagResource",
-                    "states:StartExecution",
-                    "states:StartSyncExecution",
-                ],
-                "Resource": f"arn:*:states:*:*:stateMachine:{machines}*",
-            },
-            {
-                "Sid": "WorkflowExecutions",
-                "Effect": "Allow",
-                "Action": ["states:DescribeExecution"],
-                "Resource": [f"arn:*:states:*:*:execution:{machines}*:*", f"arn:*:states:*:*:express:{machines}*:*:*"],
-            },
-            {
-                "Sid": "LargeStepOutputs",
-                "Effect": "Allow",
-                "Action": ["s3:PutObject", "s3:GetObject"],
-                "Resource": f"arn:*:s3:::{machines}step-outputs-*/runs/*",
-            },
-            {
-                "Sid": "PassWorkflowRole",
-                "Effect": "Allow",
-                "Action": ["iam:PassRole"],
-                "Resource": f"arn:*:iam::*:role/{machines}workflows*",
-                "Condition": {"StringEquals": {"iam:PassedToService": "states.amazonaws.com"}},
-            },
-            {
-                "Sid": "WorkflowSchedules",
-                "Effect": "Allow",
-                "Action": ["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"],
-                "Resource": f"arn:*:scheduler:*:*:schedule/default/{machines}*",
-            },
-            {
-                "Sid": "PassSchedulerRole",
-                "Effect": "Allow",
-                "Action": ["iam:PassRole"],
-                "Resource": f"arn:*:iam::*:role/{machines}scheduler",
-                "Condition": {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
-            },
-            {
-                "Sid": "ScheduleDispatcherHandsOn",
-                "Effect": "Allow",
-                "Action": ["lambda:InvokeFunction"],
-                "Resource": f"arn:*:lambda:*:*:function:{machines}schedule_dispatcher",
-            },
-            {
-                "Sid": "DeleteOnlyWithRecoveryWindow",
-                "Effect": "Deny",
-                "Action": ["secretsmanager:DeleteSecret"],
-                "Resource": "*",
-                "Condition": {"Bool": {"secretsmanager:ForceDeleteWithoutRecovery": "true"}},
-            },
+                "ResourcePath": "/*",
+                "HttpMethod": "*",
+                "MetricsEnabled": False,
+                "ThrottlingRateLimit": options.throttle_rate,
+                "ThrottlingBurstLimit": options.throttle_burst,
+            }
         ],
     }
+    resources: dict[str, Any] = {
+        "RestApi": {
+            "Type": "AWS::ApiGateway::RestApi",
+            "Properties": {
+                "Name": names.rest_api,
+                "EndpointConfiguration": {"Types": ["REGIONAL"]},
+                "Body": body,
+            },
+        },
+        deployment: {"Type": "AWS::ApiGateway::Deployment", "Properties": {"RestApiId": {"Ref": "RestApi"}}},
+        "ApiAccessLogGroup": {
+            "Type": "AWS::Logs::LogGroup",
+            "DeletionPolicy": "Delete",
+            "UpdateReplacePolicy": "Delete",
+            "Properties": {"LogGroupName": names.access_log_group, "RetentionInDays": options.log_retention_days},
+        },
+        "ApiStage": {"Type": "AWS::ApiGateway::Stage", "DependsOn": ["ApiAccessLogGroup"], "Properties": stage},
+        "ApiInvokePermission": {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "FunctionName": {"Ref": "APIHandler"},
+                "Action": "lambda:InvokeFunction",
+                "Principal": "apigateway.amazonaws.com",
+                "SourceArn": {"Fn::Sub": arn("execute-api", "${RestApi}/*")},
+            },
+        },
+        "Api5xxAlarm": _alarm(
+            f"{names.rest_api}: API answered 5XX",
+            "AWS/ApiGateway",
+            "5XXError",
+            {"ApiName": names.rest_api, "Stage": API_STAGE},
+            actions,
+        ),
+    }
+    if options.domain:
+        if not options.certificate_arn:
+            raise ValueError("A custom domain needs the ARN of its ACM certificate (in the stack's region).")
+        resources["ApiDomain"] = {
+            "Type": "AWS::ApiGateway::DomainName",
+            "Properties": {
+                "DomainName": options.domain,
+                "RegionalCertificateArn": options.certificate_arn,
+                "EndpointConfiguration": {"Types": ["REGIONAL"]},
+                "SecurityPolicy": "TLS_1_2",
+            },
+        }
+        resources["ApiBasePath"] = {
+            "Type": "AWS::ApiGateway::BasePathMapping",
+            "Properties": {
+                "DomainName": {"Ref": "ApiDomain"},
+                "RestApiId": {"Ref": "RestApi"},
+                "Stage": {"Ref": "ApiStage"},
+            },
+        }
+    return resources
+
+
+def build_template(sam: dict[str, Any], names: StageNames, options: TemplateOptions) -> dict[str, Any]:
+    """The stack's template for `names.stage`, from the SAM template `chalice package` wrote."""
+    sam = copy.deepcopy(sam)
+    resources: dict[str, Any] = {}
+    actions: list[Any] = []
+    if options.alarm_email:
+        resources["AlarmTopic"] = {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {
+                "TopicName": f"tether-{names.stage}-alarms",
+                "Subscription": [{"Protocol": "email", "Endpoint": options.alarm_email}],
+            },
+        }
+        actions = [{"Ref": "AlarmTopic"}]
+    resources["TetherTable"] = _table(names)
+    for kind in ("Read", "Write"):
+        resources[f"Table{kind}ThrottlesAlarm"] = _alarm(
+            f"{names.table}: {kind.lower()}s throttled",
+            "AWS/DynamoDB",
+            f"{kind}ThrottleEvents",
+            {"TableName": {"Ref": "TetherTable"}},
+            actions,
+        )
+    resources.update(_functions(sam, names, options, actions))
+    resources.update(_api(sam, names, options, actions))
+    resources.update(extra_resources(names, options))
+    callback = {"Fn::Join": ["", [public_url(names, options), "/oauth/callback"]]}
+    outputs: dict[str, Any] = {
+        "ApiUrl": {"Description": "Base URL of every SDK service", "Value": public_url(names, options)},
+        "OAuthCallbackUrl": {"Description": "Redirect URI to register at WordPress.com", "Value": callback},
+        "ExecuteApiUrl": {
+            "Value": {"Fn::Sub": f"https://${{RestApi}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{API_STAGE}"}
+        },
+        "TableName": {"Value": {"Ref": "TetherTable"}},
+        "ApiFunctionName": {"Value": {"Ref": "APIHandler"}},
+    }
+    if options.domain:
+        outputs["DomainTarget"] = {
+            "Description": "Point the domain's DNS (CNAME or alias) here",
+            "Value": {"Fn::GetAtt": ["ApiDomain", "RegionalDomainName"]},
+        }
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"Tether, stage {names.stage}",
+        "Parameters": {
+            "CodeBucket": {"Type": "String", "Description": "S3 bucket holding the functions' deployment package"},
+            "CodeKey": {"Type": "String", "Description": "Its key (a new key per code change updates the functions)"},
+        },
+        "Resources": resources,
+        "Outputs": outputs,
+    }
+
+
+def render(template: dict[str, Any]) -> str:
+    """The template as compact JSON (what is uploaded and measured against the limits)."""
+    return json.dumps(template, separators=(",", ":"), sort_keys=False)

@@ -57,12 +57,35 @@ def ensure_table(settings: Settings) -> bool:
     return True
 
 
-def ensure_deployment() -> None:
-    """Make sure the table and the data-encryption keyring exist."""
+class StageNotDeployed(Exception):
+    """The stage's table does not exist, and the caller may not create it (a stack owns it)."""
+
+
+def ensure_deployment(*, create_table: bool = True) -> None:
+    """Make sure the table and the data-encryption keyring exist.
+
+    With `create_table=False` (the operator's CLI against AWS, where the deploy stack owns the
+    table) a missing table raises `StageNotDeployed` instead of being created."""
     services = get_services()
-    ensure_table(services.settings)
-    ensure_outputs_bucket(services.settings)
+    if create_table:
+        ensure_table(services.settings)
+        ensure_outputs_bucket(services.settings)
+    elif not table_exists(services.settings.table_name):
+        raise StageNotDeployed(services.settings.table_name)
     ensure_keyring(services.secrets, services.settings.data_keys_secret_id)
+
+
+def table_exists(table_name: str) -> bool:
+    """Whether the DynamoDB table exists in the configured account and region."""
+    import boto3
+
+    try:
+        boto3.client("dynamodb").describe_table(TableName=table_name)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return False
+        raise
+    return True
 
 
 def ensure_outputs_bucket(settings: Settings) -> None:

@@ -88,6 +88,20 @@ class ProjectRepository:
         signing_keys.sort(key=lambda k: k.created_at)
         return ProjectConfig(project, tuple(signing_keys), integrations, allowed_origins=allowed_origins)
 
+    def set_secret_key_hash(self, project_id: str, secret_key_hash: str, now: str) -> None:
+        """Replace the hash of the project's secret key (the old key stops working)."""
+        try:
+            self._table.update_item(
+                Key=keys.project(project_id).as_item(),
+                UpdateExpression="SET secretKeyHash = :h, secretKeyRotatedAt = :t",
+                ConditionExpression=Attr(keys.PK).exists(),
+                ExpressionAttributeValues={":h": secret_key_hash, ":t": now},
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                raise NotFound("No such project.", code="project_not_found") from None
+            raise storage_error(exc) from None
+
     def set_require_token_audience(self, project_id: str, required: bool, now: str) -> None:
         """Record whether the project's user tokens must carry an `aud` naming it."""
         try:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from chalice.app import Chalice, Request
+from chalice.app import Chalice, Request, Response
 
 if TYPE_CHECKING:
     from chalice.local import LambdaContext
@@ -20,7 +21,20 @@ class ThreadSafeChalice(Chalice):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._per_thread = threading.local()
+        # Each rewrites an API Gateway event before routing, or answers it outright.
+        self.event_adapters: list[Callable[[dict[str, Any]], dict[str, Any] | Response]] = []
         super().__init__(*args, **kwargs)
+
+    def __call__(self, event: Any, context: Any) -> dict[str, Any]:
+        """Lambda's entry point: the event adapters first, then chalice's routing."""
+        for adapt in self.event_adapters:
+            adapted = adapt(event)
+            if isinstance(adapted, Response):
+                answer: dict[str, Any] = adapted.to_dict(self.api.binary_types)
+                return answer
+            event = adapted
+        result: dict[str, Any] = super().__call__(event, context)
+        return result
 
     @property
     def current_request(self) -> Request | None:

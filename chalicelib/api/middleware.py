@@ -1,5 +1,5 @@
-"""HTTP middleware: the access log, a default `Accept` header, and a refusal of text that is
-not Unicode."""
+"""HTTP middleware: the access log, a refusal to serve when misconfigured, a default `Accept`
+header, and a refusal of text that is not Unicode."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from collections.abc import Callable
 from chalice.app import CaseInsensitiveMapping, Request, Response
 
 from chalicelib.api.http import ERROR_HEADER, error_response
-from chalicelib.domain.errors import BadRequest
+from chalicelib.config import get_settings
+from chalicelib.domain.errors import BadRequest, Misconfigured
 from chalicelib.domain.validation import has_unpaired_surrogate
 
 log = logging.getLogger("tether.access")
@@ -30,6 +31,17 @@ def access_log(event: Request, get_response: Callable[[Request], Response]) -> R
     error = f" {code}" if code else ""
     log.info("%s %s -> %d%s (%.1f ms)", event.method, route, response.status_code, error, elapsed_ms)
     return response
+
+
+def refuse_misconfigured(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Answer every request with a 500 `misconfigured` while the deployment's settings are wrong
+    (a missing or placeholder public URL in Lambda), logging the reason in one line."""
+    try:
+        get_settings()
+    except Misconfigured as error:
+        log.error("%s", error.message)
+        return error_response(Misconfigured("The deployment is misconfigured; see the function's log."))
+    return get_response(event)
 
 
 def default_accept(event: Request, get_response: Callable[[Request], Response]) -> Response:

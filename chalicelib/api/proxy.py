@@ -1,19 +1,22 @@
 """The proxy route: `/projects/{pid}/sdk/proxy/{integration}/{path...}` for any path depth.
 
 Chalice's local server and test client match only fixed-depth routes (no greedy `{proxy+}`),
-so the route is registered once per depth, up to `MAX_SEGMENTS`. API Gateway gets the same
-resources, so the behaviour is identical there.
+so the route is registered once per depth, up to `MAX_SEGMENTS`. On API Gateway those 16
+resources would make the template too large, so the deploy template has one greedy resource
+(`GREEDY_PATH`) instead, and `expand_greedy_proxy` hands its events to the per-depth view
+with the same path parameters the local server gives it.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from chalice.app import Blueprint, Response
 
 from chalicelib.api.auth import sdk_user
-from chalicelib.api.http import PROXY_CORS, json_route
-from chalicelib.domain.errors import PayloadTooLarge
+from chalicelib.api.http import PROXY_CORS, error_response, json_route
+from chalicelib.domain.errors import NotFound, PayloadTooLarge
 from chalicelib.domain.proxy_paths import MAX_SEGMENTS
 from chalicelib.services import proxy as proxy_service
 from chalicelib.wiring import get_services
@@ -22,6 +25,33 @@ proxy = Blueprint(__name__)
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 _SEGMENT_NAMES = [f"p{i}" for i in range(1, MAX_SEGMENTS + 1)]
+_PREFIX = "/projects/{project_id}/sdk/proxy/{integration}/"
+GREEDY_PATH = _PREFIX + "{path+}"
+
+
+def depth_path(depth: int) -> str:
+    """The route template of the proxy for a path of `depth` segments."""
+    return _PREFIX + "/".join("{" + name + "}" for name in _SEGMENT_NAMES[:depth])
+
+
+def expand_greedy_proxy(event: dict[str, Any]) -> dict[str, Any] | Response:
+    """Route an event of API Gateway's greedy proxy resource to the per-depth route.
+
+    Other events pass unchanged. A path deeper than the deepest route is a 404 `route_not_found`,
+    as it is on the local server (where no route matches it)."""
+    context = event.get("requestContext") or {}
+    if context.get("resourcePath") != GREEDY_PATH:
+        return event
+    parameters = dict(event.get("pathParameters") or {})
+    segments = str(parameters.pop("path", "")).split("/")
+    if len(segments) > MAX_SEGMENTS:
+        return error_response(NotFound("No route matches this method and path.", code="route_not_found"))
+    routed = copy.copy(event)
+    template = depth_path(len(segments))
+    routed["requestContext"] = {**context, "resourcePath": template}
+    routed["resource"] = template
+    routed["pathParameters"] = {**parameters, **dict(zip(_SEGMENT_NAMES, segments, strict=False))}
+    return routed
 
 
 def _forward(project_id: str, integration: str, segments: list[str]) -> Response:
@@ -53,7 +83,7 @@ def _forward(project_id: str, integration: str, segments: list[str]) -> Response
 
 def _register(depth: int) -> None:
     names = _SEGMENT_NAMES[:depth]
-    path = "/projects/{project_id}/sdk/proxy/{integration}/" + "/".join("{" + n + "}" for n in names)
+    path = depth_path(depth)
 
     def view(project_id: str, integration: str, **segments: Any) -> Response:
         return _forward(project_id, integration, [str(segments[n]) for n in names])

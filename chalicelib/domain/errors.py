@@ -20,6 +20,13 @@ class TetherError(Exception):
         return {}
 
 
+class Misconfigured(TetherError):
+    """The deployment's settings are wrong; nothing can be served until an operator fixes them."""
+
+    status = 500
+    code = "misconfigured"
+
+
 class BadRequest(TetherError):
     """The request is malformed or fails validation."""
 

@@ -31,12 +31,16 @@ def hash_secret_key(secret_key: str) -> str:
     return hashlib.sha256(secret_key.encode("utf-8")).hexdigest()
 
 
+def _new_secret_key() -> str:
+    return SECRET_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
 def create_project(projects: ProjectRepository, name: str) -> NewProject:
     """Create a project with a fresh secret key; only the key's hash is stored."""
     name = name.strip()
     if not name or len(name) > MAX_PROJECT_NAME:
         raise BadRequest(f"A project name must be 1 to {MAX_PROJECT_NAME} characters.", code="invalid_name")
-    secret_key = SECRET_KEY_PREFIX + secrets.token_urlsafe(32)
+    secret_key = _new_secret_key()
     project = Project(
         id=str(uuid.uuid4()),
         name=name,
@@ -45,6 +49,14 @@ def create_project(projects: ProjectRepository, name: str) -> NewProject:
     )
     projects.create(project)
     return NewProject(project, secret_key)
+
+
+def rotate_secret_key(projects: ProjectRepository, project_id: str) -> str:
+    """Give the project a new secret key and return it (only its hash is stored; the old key
+    stops working, in warm containers once their cached project config expires)."""
+    secret_key = _new_secret_key()
+    projects.set_secret_key_hash(project_id, hash_secret_key(secret_key), utc_now_iso())
+    return secret_key
 
 
 def parse_bearer(authorization: str | None) -> str:
