@@ -340,3 +340,36 @@ def test_a_tick_eventbridge_would_skip_is_scheduled_once_and_then_dispatched(
         wait_for_run(api, project, run["id"])
     assert api.call("DELETE", f"/projects/{project.id}/workflows/night", headers=project.admin).status == 204
     assert stored_schedule(name) is None
+
+
+def test_a_scheduled_run_reads_the_users_metadata_and_workflow_settings(
+    engine: None, api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    credential_id = connect(api, project, sandbox, "alice")
+    definition = scheduled("0 9 * * *")
+    definition["steps"] = [
+        {
+            "id": "me",
+            "type": "request",
+            "method": "GET",
+            "path": "v1.1/me",
+            "query": {"fields": "{{ settings.fields }}", "context": "{{ user.metadata.plan }}"},
+        }
+    ]
+    deploy(api, project, "digest", definition)
+    token = project.token("alice")
+    assert (
+        api.call("PATCH", f"/projects/{project.id}/sdk/me", token=token, body={"meta": {"plan": "pro"}}).status == 200
+    )
+    patched = api.call(
+        "PATCH",
+        f"/projects/{project.id}/sdk/credentials/{credential_id}",
+        token=token,
+        body={"config": {"workflowSettings": {"digest": {"settings": {"fields": "ID,username"}}}}},
+    )
+    assert patched.status == 200, patched.json
+    event = {"projectId": project.id, "workflowId": "digest", "scheduledAt": "2026-01-15T08:00:00Z"}
+    assert dispatcher(event)["started"] == 1
+    [started] = runs(api, project)
+    run = wait_for_run(api, project, started["id"])
+    assert run["steps"][0]["input"]["query"] == {"fields": "ID,username", "context": "pro"}

@@ -17,6 +17,7 @@ from typing import Any
 
 from chalicelib.adapters.schedules import Schedules, catch_up_name, schedule_name
 from chalicelib.domain.errors import TetherError
+from chalicelib.domain.models import EndUser
 from chalicelib.domain.workflows import schedule
 from chalicelib.domain.workflows.records import DeployedWorkflow
 from chalicelib.services.workflow_runs import IDEMPOTENCY_SECONDS, RunPorts, claim_hash, is_connected, start_run
@@ -126,7 +127,7 @@ def dispatch_tick(
     while True:
         users, cursor = ports.users.list_users(project_id, ports.settings.schedule_page_size, cursor)
         for user in users:
-            _dispatch_user(ports, workflow, user.user_id, tick, claim, trigger, result)
+            _dispatch_user(ports, workflow, user, tick, claim, trigger, result)
         if cursor is None or not more_time():
             break
     result.next_cursor = cursor
@@ -142,13 +143,13 @@ def scheduled_run_id(workflow_id: str, user_id: str, tick: str) -> str:
 def _dispatch_user(
     ports: RunPorts,
     workflow: DeployedWorkflow,
-    user_id: str,
+    user: EndUser,
     tick: str,
     claim: str,
     trigger: dict[str, Any],
     result: TickResult,
 ) -> None:
-    project_id = workflow.project_id
+    project_id, user_id = workflow.project_id, user.user_id
     state = ports.workflows.user_state(project_id, user_id, workflow.id)
     if not state.is_enabled(workflow) or not is_connected(ports, project_id, user_id, workflow.integration):
         result.skipped += 1
@@ -162,7 +163,7 @@ def _dispatch_user(
         result.repeated += 1
         return
     try:
-        start_run(ports, workflow, user_id, trigger, run_id=run_id)
+        start_run(ports, workflow, user_id, trigger, run_id=run_id, known=(user, state))
     except TetherError as error:
         result.failed += 1
         log.error("scheduled run %s did not start: %s", run_id, error.code)

@@ -29,9 +29,9 @@ from chalicelib.domain.errors import (
     PayloadTooLarge,
     TetherError,
 )
-from chalicelib.domain.models import CREDENTIAL_VALID
+from chalicelib.domain.models import CREDENTIAL_VALID, EndUser
 from chalicelib.domain.workflows.compiler import initial_state
-from chalicelib.domain.workflows.records import RUN_STATUSES, DeployedWorkflow, RunRecord, StepRecord
+from chalicelib.domain.workflows.records import RUN_STATUSES, DeployedWorkflow, RunRecord, StepRecord, UserWorkflowState
 from chalicelib.domain.workflows.validation import parse_workflow
 
 log = logging.getLogger("tether.workflows")
@@ -120,11 +120,13 @@ def start_run(
     *,
     run_id: str | None = None,
     replay_of: str | None = None,
+    known: tuple[EndUser, UserWorkflowState] | None = None,
 ) -> RunRecord:
     """Record a run and start its execution on the workflow's version.
 
     The run is written first, so a start that fails is never forgotten: it is marked FAILED with
-    the reason and the error is raised."""
+    the reason and the error is raised. `known` is the user and their state for this workflow
+    when the caller has just read them (they are read otherwise)."""
     run_id = run_id or new_run_id()
     record = RunRecord(
         id=run_id,
@@ -137,7 +139,7 @@ def start_run(
         started_at=utc_now_iso(),
         replay_of=replay_of,
     )
-    execution_input = _execution_input(ports, workflow, user_id, trigger, run_id)
+    execution_input = _execution_input(ports, workflow, user_id, trigger, run_id, known)
     ports.runs.create(record, _expires_at(ports))
     try:
         arn = ports.state_machines.start(workflow.state_machine_arn, run_id, execution_input)
@@ -415,10 +417,19 @@ def _expires_at(ports: RunPorts) -> int:
 
 
 def _execution_input(
-    ports: RunPorts, workflow: DeployedWorkflow, user_id: str, trigger: dict[str, Any], run_id: str
+    ports: RunPorts,
+    workflow: DeployedWorkflow,
+    user_id: str,
+    trigger: dict[str, Any],
+    run_id: str,
+    known: tuple[EndUser, UserWorkflowState] | None = None,
 ) -> str:
-    user = ports.users.find(workflow.project_id, user_id)
-    state = ports.workflows.user_state(workflow.project_id, user_id, workflow.id)
+    if known is not None:
+        user: EndUser | None
+        user, state = known
+    else:
+        user = ports.users.find(workflow.project_id, user_id)
+        state = ports.workflows.user_state(workflow.project_id, user_id, workflow.id)
     text = json.dumps(
         initial_state(
             run_id=run_id,
