@@ -332,8 +332,12 @@ def test_dev_keys_cap(
     connect_flow.connect(api, project, sandbox, "u2")
     connect_flow.connect(api, project, sandbox, "u1")  # an admitted user may reconnect
     refused = connect_flow.build_oauth(api, project, project.token("u3"), "session-u3")
-    assert_refused(refused, status=403, code="dev_keys_user_cap")
-    assert "development keys" in refused.json["message"]
+    # The message tells the developer what to do about it, word for word.
+    message = (
+        "This project uses Tether's development keys, which allow 2 connected users. "
+        "Configure your own client id and secret to connect more."
+    )
+    assert_refused(refused, status=403, code="dev_keys_user_cap", message=message)
     integrations = api.call("GET", f"/projects/{project.id}/sdk/integrations", token=project.token("u3")).json
     assert integrations[0]["usesDevelopmentKeys"] is True
     # Freeing a seat admits the next user.
