@@ -239,3 +239,23 @@ def test_a_delivery_too_large_for_a_run_is_a_413_and_starts_nothing(
     answer = deliver(api, path, secret, {"customer": {"id": "alice"}, "blob": "x" * 300_000})
     assert (answer.status, answer.json["code"]) == (413, "payload_too_large")
     assert runs(api, project) == []
+
+
+def test_a_webhook_deploy_that_fails_leaves_no_secret_behind(
+    engine: None, api: Api, project: ProjectHandle, monkeypatch: Any
+) -> None:
+    import boto3
+
+    from chalicelib.adapters.state_machines import StateMachines
+    from chalicelib.domain.errors import UpstreamError
+    from chalicelib.wiring import get_services
+
+    def refuse(*_: Any, **__: Any) -> str:
+        raise UpstreamError("refused", code="workflow_engine_error")
+
+    monkeypatch.setattr(StateMachines, "create", refuse)
+    failed = api.call("PUT", f"/projects/{project.id}/workflows/order-paid", body=HOOK_WORKFLOW, headers=project.admin)
+    assert failed.status == 502
+    table = boto3.resource("dynamodb").Table(get_services().settings.table_name)
+    items = table.scan()["Items"]
+    assert not [item for item in items if str(item["PK"]).startswith("WEBHOOK#")]

@@ -118,7 +118,6 @@ def deploy_workflow(ports: WorkflowPorts, project_id: str, workflow_id: str, raw
     if definition.trigger.type == "webhook" and webhook_id is None:
         webhook_id = secrets.token_urlsafe(HOOK_ID_BYTES)
         new_secret = "whsec_" + secrets.token_urlsafe(WEBHOOK_SECRET_BYTES)
-        ports.webhooks.create(webhook_id, project_id, workflow_id, new_secret)
     dropped_webhook = webhook_id if definition.trigger.type != "webhook" else None
     arn = ports.state_machines.create(
         state_machine_name(ports.settings.stage, project_id, workflow_id, version),
@@ -138,6 +137,10 @@ def deploy_workflow(ports: WorkflowPorts, project_id: str, workflow_id: str, raw
     )
     stage = ports.settings.stage
     try:
+        # The webhook's secret only once its state machine exists, and inside the undo below: a
+        # deploy that fails never leaves a secret (or a live URL) behind.
+        if new_secret is not None and webhook_id is not None:
+            ports.webhooks.create(webhook_id, project_id, workflow_id, new_secret)
         # The schedule first: when EventBridge refuses it, nothing is saved.
         if is_scheduled(deployed.definition):
             put_schedule(ports.schedules, stage, project_id, workflow_id, deployed.trigger, datetime.fromisoformat(now))
