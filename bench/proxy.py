@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from bench_stats import percentile  # bench/, the script's own folder
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_FILE = REPO_ROOT / "bench" / "results" / "proxy-latest.json"
@@ -126,21 +127,10 @@ def _register_on_app_clients(counter: AwsCallCounter) -> list[str]:
     return hooked
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    """Linear-interpolated percentile (same as numpy's default) of a non-empty list."""
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    position = fraction * (len(ordered) - 1)
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 def _summary(samples_ms: list[float]) -> dict[str, float]:
     return {
         "median_ms": statistics.median(samples_ms),
-        "p99_ms": _percentile(samples_ms, 0.99),
+        "p99_ms": percentile(samples_ms, 0.99),
         "mean_ms": statistics.fmean(samples_ms),
         "min_ms": min(samples_ms),
         "max_ms": max(samples_ms),

@@ -50,6 +50,8 @@ import requests
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+from bench_stats import percentile  # noqa: E402 - bench/, the script's own folder
+
 RESULTS_FILE = REPO_ROOT / "bench" / "results" / "workflow-latest.json"
 BENCH_USER = "bench-workflow-user"
 SITES_PATH = "v1.1/me/sites"
@@ -205,19 +207,9 @@ def install_probe(probe: RunnerProbe) -> Callable[[], None]:
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    position = fraction * (len(ordered) - 1)
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 def _summary_ms(samples_s: list[float]) -> dict[str, float]:
     ms = [s * 1000 for s in samples_s]
-    return {"median_ms": statistics.median(ms), "p90_ms": _percentile(ms, 0.9), "max_ms": max(ms), "n": len(ms)}
+    return {"median_ms": statistics.median(ms), "p90_ms": percentile(ms, 0.9), "max_ms": max(ms), "n": len(ms)}
 
 
 def _sites_workflow(steps: int, event: str) -> dict[str, Any]:
