@@ -32,6 +32,17 @@ HOOK_WORKFLOW: dict[str, Any] = {
 }
 
 
+# Headers a run must never see (credentials, proxies), beside one of the sender's own.
+CREDENTIAL_HEADERS = {
+    "Proxy-Authorization": "Basic c2VjcmV0",
+    "X-Api-Key": "k-secret",
+    "Cookie": "session=secret",
+    "X-Forwarded-For": "10.0.0.1",
+    "Forwarded": "for=10.0.0.1",
+    "X-Shop-Topic": "orders/paid",
+}
+
+
 def create_hook(api: Api, project: ProjectHandle, watch: SecretWatch) -> tuple[str, str]:
     response = api.call(
         "PUT", f"/projects/{project.id}/workflows/order-paid", body=HOOK_WORKFLOW, headers=project.admin
@@ -85,7 +96,7 @@ def test_a_signed_delivery_runs_the_workflow_for_the_user_in_the_body(
     assert urlsplit(redeployed["webhookUrl"]).path == path
     assert "webhookSecret" not in redeployed
     site = site_of(api, project, "alice")
-    answer = deliver(api, path, secret, {"customer": {"id": "alice"}, "order": 42, "site": site})
+    answer = deliver(api, path, secret, {"customer": {"id": "alice"}, "order": 42, "site": site}, **CREDENTIAL_HEADERS)
     assert answer.status == 202, answer.json
     [run_id] = answer.json["runIds"]
     run = wait_for_run(api, project, run_id)
@@ -93,7 +104,10 @@ def test_a_signed_delivery_runs_the_workflow_for_the_user_in_the_body(
     assert run["userId"] == "alice"
     assert run["trigger"]["type"] == "webhook"
     assert run["trigger"]["body"]["order"] == 42
-    assert "x-tether-signature" not in run["trigger"]["headers"]
+    seen = run["trigger"]["headers"]
+    assert "x-tether-signature" not in seen
+    assert not {name.lower() for name in CREDENTIAL_HEADERS if name != "X-Shop-Topic"} & set(seen), seen
+    assert seen["x-shop-topic"] == "orders/paid"  # the sender's own headers pass
     assert run["steps"][0]["output"]["title"] == "Order 42 paid"
 
 

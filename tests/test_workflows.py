@@ -195,7 +195,11 @@ def test_a_request_workflow_answers_its_response_step(
         },
     )
     response = api.call(
-        "POST", f"/projects/{project.id}/sdk/triggers/site-count", token=project.token("alice"), body={"note": "hi"}
+        "POST",
+        f"/projects/{project.id}/sdk/triggers/site-count",
+        token=project.token("alice"),
+        body={"note": "hi"},
+        headers={"X-Api-Key": "k-secret", "Cookie": "s=secret", "Sec-Fetch-Mode": "cors", "X-Kind": "count"},
     )
     assert response.status == 201, response.json
     assert response.json["echo"] == "hi"
@@ -205,6 +209,10 @@ def test_a_request_workflow_answers_its_response_step(
     run = wait_for_run(api, project, run_id)
     assert run["status"] == "SUCCEEDED"
     assert run["executionArn"].startswith("arn:aws:states:"), run
+    # The run sees the caller's own headers, never its credentials (the user token included).
+    seen = run["trigger"]["headers"]
+    assert seen["x-kind"] == "count"
+    assert not {"authorization", "x-api-key", "cookie", "sec-fetch-mode"} & set(seen), seen
 
 
 def test_five_problems_in_one_400_and_the_previous_version_still_runs(

@@ -9,26 +9,11 @@ from chalice.app import Blueprint, Response
 
 from chalicelib.api.auth import sdk_user
 from chalicelib.api.http import SDK_CORS, json_body, json_response, json_route, query_params
+from chalicelib.domain.workflows.trigger_headers import visible_headers
 from chalicelib.services import end_users, workflow_runs
 from chalicelib.wiring import get_services
 
 sdk_workflows = Blueprint(__name__)
-
-# Request headers a request-triggered workflow never sees (credentials, routing, the SDK's own).
-HIDDEN_TRIGGER_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "host",
-        "content-length",
-        "connection",
-        "x-paragon-credential",
-        "x-paragon-configuration-id",
-        "x-api-key",
-    }
-)
-HIDDEN_TRIGGER_HEADER_PREFIXES = ("x-forwarded-", "x-amz", "cloudfront-", "x-amzn-", "sec-")
 
 
 def _trigger_event(project_id: str) -> Response:
@@ -63,11 +48,7 @@ def trigger_workflow(project_id: str, workflow_id: str) -> Response:
     config, user = sdk_user(request, project_id)
     raw = request.raw_body or b""
     body: Any = json_body(request, services.settings.max_body_bytes) if raw.strip() else {}
-    headers = {
-        name.lower(): value
-        for name, value in request.headers.items()
-        if name.lower() not in HIDDEN_TRIGGER_HEADERS and not name.lower().startswith(HIDDEN_TRIGGER_HEADER_PREFIXES)
-    }
+    headers = visible_headers(request.headers.items())
     answer = workflow_runs.run_request_workflow(
         services.run_ports,
         config.project.id,

@@ -13,6 +13,7 @@ from chalicelib.domain.validation import has_unpaired_surrogate
 from chalicelib.domain.webhook_signatures import verify
 from chalicelib.domain.workflows import templates
 from chalicelib.domain.workflows.records import DeployedWorkflow
+from chalicelib.domain.workflows.trigger_headers import visible_headers
 from chalicelib.services import workflow_runs
 from chalicelib.services.user_tokens import MAX_USER_ID_CHARS
 
@@ -21,9 +22,6 @@ USER_HEADER = "x-tether-user-id"
 DELIVERY_HEADER = "x-tether-delivery-id"
 MAX_DELIVERY_ID_CHARS = 200
 DELIVERY_SECONDS = 24 * 3600
-# Request headers a webhook run never sees (credentials, signatures, routing).
-HIDDEN_HEADERS = frozenset({"authorization", "cookie", "x-tether-signature", "host", "content-length", "connection"})
-HIDDEN_HEADER_PREFIXES = ("x-forwarded-", "x-amz", "x-amzn-", "cloudfront-")
 
 
 @dataclass(frozen=True)
@@ -74,11 +72,7 @@ def receive(ports: WebhookPorts, delivery: Delivery, now: float) -> dict[str, An
         "type": "webhook",
         "body": payload,
         "query": delivery.query,
-        "headers": {
-            name: value
-            for name, value in delivery.headers.items()
-            if name not in HIDDEN_HEADERS and not name.startswith(HIDDEN_HEADER_PREFIXES)
-        },
+        "headers": visible_headers(delivery.headers.items()),
     }
     run_id = workflow_runs.new_run_id()
     claim: str | None = None
