@@ -70,6 +70,14 @@ def test_every_problem_is_named_at_once_and_nothing_changes(api: Api, project: P
     assert settings(api, project) == before
 
 
+@pytest.mark.parametrize("control", ["\n", "\x7f", "\x85"])
+def test_client_fields_with_control_characters_are_refused(api: Api, project: ProjectHandle, control: str) -> None:
+    body = {"clientId": f"12{control}3", "clientSecret": "s3cret"}
+    refused = api.call("PATCH", settings_path(project), body=body, headers=project.admin)
+    assert_refused(refused, status=400, code="invalid_field")
+    assert settings(api, project)["clientId"] is None
+
+
 def test_only_known_scopes_are_accepted(api: Api, project: ProjectHandle) -> None:
     refused = api.call("PATCH", settings_path(project), body={"scopes": ["global", "nope"]}, headers=project.admin)
     assert_refused(refused, status=400, code="invalid_field")

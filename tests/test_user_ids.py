@@ -22,7 +22,7 @@ def test_a_user_id_one_over_the_limit_is_refused(api: Api, project: ProjectHandl
     assert response.json["message"] == f"The 'sub' claim must be a string of 1 to {MAX_USER_ID_CHARS} characters."
 
 
-@pytest.mark.parametrize("control", ["\x00", "\x1f", "\t", "\r"])
+@pytest.mark.parametrize("control", ["\x00", "\x1f", "\t", "\r", "\x7f", "\x85"])
 def test_control_characters_in_the_user_id_are_refused(api: Api, project: ProjectHandle, control: str) -> None:
     response = me(api, project, project.token(f"user{control}1"))
     assert_refused(response, code="invalid_token")

@@ -150,6 +150,9 @@ def test_unknown_hooks_missing_users_and_unrunnable_users(
         assert (response.status, response.json["code"]) == (404, "webhook_not_found")
     missing = deliver(api, path, secret, {"customer": {}})
     assert (missing.status, missing.json["code"]) == (400, "missing_user")
+    for bad in ("bob\x00", "bob\x7f", "bob\x85", "x" * 257):
+        refused = deliver(api, path, secret, {"customer": {"id": bad}})
+        assert (refused.status, refused.json["code"]) == (400, "invalid_user_id"), bad
     nobody = deliver(api, path, secret, {"customer": {"id": "nobody"}})
     assert nobody.status == 202
     assert nobody.json == {"runIds": [], "skipped": "integration_not_connected"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -26,3 +27,8 @@ def has_unpaired_surrogate(text: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def has_control_characters(text: str) -> bool:
+    """True if `text` holds a control character: C0 (NUL to US), DEL or C1 (U+0080-U+009F)."""
+    return any(unicodedata.category(ch) == "Cc" for ch in text)

@@ -18,6 +18,7 @@ from chalicelib.domain.clock import utc_now_iso
 from chalicelib.domain.errors import BadRequest, TetherError, UpstreamError
 from chalicelib.domain.models import IntegrationSettings, ProjectConfig
 from chalicelib.domain.providers import CATALOGUE, Provider, get_provider
+from chalicelib.domain.validation import has_control_characters
 from chalicelib.domain.workflows.records import DeployedWorkflow
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ def _optional_text(body: dict[str, Any], name: str, problems: list[tuple[str, st
         problems.append(("invalid_field", f"Field '{name}' must be a string or null."))
         return None
     value = value.strip()
-    if len(value) > MAX_CLIENT_FIELD or any(ord(ch) < 32 for ch in value):
+    if len(value) > MAX_CLIENT_FIELD or has_control_characters(value):
         problems.append(("invalid_field", f"Field '{name}' is not a valid value."))
         return None
     return value or None

@@ -9,7 +9,7 @@ import jwt
 
 from chalicelib.domain.errors import Unauthorized
 from chalicelib.domain.models import ProjectConfig, SigningKey
-from chalicelib.domain.validation import has_unpaired_surrogate
+from chalicelib.domain.validation import has_control_characters, has_unpaired_surrogate
 from chalicelib.services.signing_keys import load_public_key
 
 ALGORITHM_KEY_TYPES = {"RS256": "RSA", "ES256": "EC"}
@@ -128,7 +128,7 @@ def _user_id(claims: dict[str, Any]) -> str:
         raise Unauthorized(
             f"The 'sub' claim must be a string of 1 to {MAX_USER_ID_CHARS} characters.", code="invalid_token"
         )
-    if any(ord(ch) < 32 for ch in sub):
+    if has_control_characters(sub):
         raise Unauthorized("The 'sub' claim contains control characters.", code="invalid_token")
     if has_unpaired_surrogate(sub):
         raise Unauthorized("The 'sub' claim is not valid Unicode (an unpaired surrogate).", code="invalid_token")

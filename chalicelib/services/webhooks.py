@@ -9,7 +9,7 @@ from typing import Any
 
 from chalicelib.adapters.webhook_repository import WebhookRepository
 from chalicelib.domain.errors import BadRequest, NotFound, TetherError
-from chalicelib.domain.validation import has_unpaired_surrogate
+from chalicelib.domain.validation import has_control_characters, has_unpaired_surrogate
 from chalicelib.domain.webhook_signatures import verify
 from chalicelib.domain.workflows import templates
 from chalicelib.domain.workflows.records import DeployedWorkflow
@@ -110,7 +110,7 @@ def _user_id(workflow: DeployedWorkflow, payload: Any, headers: dict[str, str]) 
         raise BadRequest(
             f"The delivery names no user: put the user id in {where}X-Tether-User-Id.", code="missing_user"
         )
-    if len(found) > MAX_USER_ID_CHARS or any(ord(ch) < 32 for ch in found) or has_unpaired_surrogate(found):
+    if len(found) > MAX_USER_ID_CHARS or has_control_characters(found) or has_unpaired_surrogate(found):
         raise BadRequest(
             f"The user id must be 1-{MAX_USER_ID_CHARS} characters without control characters.", code="invalid_user_id"
         )
