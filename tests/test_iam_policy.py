@@ -1,4 +1,5 @@
-"""The Lambda role's IAM policy: least privilege on secrets, checked statement by statement."""
+"""The functions' IAM roles: least privilege on secrets, checked statement by statement, and each
+role compared with the AWS calls its function's code can reach (tests/aws_reach.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from click.testing import CliRunner
 
 from chalicelib.config import stage_names
 from tether.cli import cli
-from tether.cloudformation import runtime_policy
+from tests import aws_reach
+from tether.cloudformation import FUNCTION_POLICIES, dispatcher_policy, function_name, runtime_policy
 
 ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:"
 
@@ -145,11 +147,14 @@ def test_runtime_manages_only_the_stages_schedules_and_passes_only_the_scheduler
         "arn:aws:iam::123456789012:role/tether-prod-admin",
         **{"iam:PassedToService": "scheduler.amazonaws.com"},
     )
-    # The dispatcher may hand the rest of a tick to itself; no other function may be invoked.
+    # The dispatcher may hand the rest of a tick to itself; no other function may be invoked, and
+    # the API invokes none.
     functions = "arn:aws:lambda:eu-west-1:123456789012:function:"
-    assert allowed(policy, "lambda:InvokeFunction", functions + "tether-prod-schedule_dispatcher")
-    assert not allowed(policy, "lambda:InvokeFunction", functions + "tether-prod-step_runner")
-    assert not allowed(policy, "lambda:InvokeFunction", functions + "tether-dev-schedule_dispatcher")
+    dispatcher = concrete(dispatcher_policy(stage_names("prod")))
+    assert allowed(dispatcher, "lambda:InvokeFunction", functions + "tether-prod-schedule_dispatcher")
+    assert not allowed(dispatcher, "lambda:InvokeFunction", functions + "tether-prod-step_runner")
+    assert not allowed(dispatcher, "lambda:InvokeFunction", functions + "tether-dev-schedule_dispatcher")
+    assert not allowed(policy, "lambda:InvokeFunction", functions + "tether-prod-schedule_dispatcher")
 
 
 def test_the_table_and_logs_of_this_stage_only() -> None:
@@ -167,55 +172,136 @@ def test_the_table_and_logs_of_this_stage_only() -> None:
     assert not allowed(policy, "logs:CreateLogGroup", group)  # the stack creates it, with retention
 
 
-# What chalicelib calls that only the operator's CLI runs, with the operator's credentials.
+# AWS calls in chalicelib that no Lambda function's code reaches: the operator's CLI makes them,
+# with the operator's credentials.
 OPERATOR_ONLY = {
     "dynamodb:Scan": "`tether keys rotate` re-encrypts every sealed item",
     "secretsmanager:PutSecretValue": "the CLI writes the keyring and the development keys",
     "secretsmanager:UpdateSecretVersionStage": "`tether keys rotate` makes the new keyring current",
 }
-# Operations IAM authorises through other actions, and boto3 helpers named after no operation.
-IAM_ACTIONS = {
-    "dynamodb:TransactWriteItems": [
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:ConditionCheckItem",
-    ],
-    "dynamodb:TransactGetItems": ["dynamodb:GetItem"],
-}
-HELPERS = {"batch_writer": "dynamodb:BatchWriteItem"}
+# Granted without the code calling them: the Lambda runtime writes the function's own logs.
+RUNTIME_GRANTS = {("logs:CreateLogStream", None), ("logs:PutLogEvents", None)}
 
 
-def operations_the_code_calls() -> set[str]:
-    """Every DynamoDB and Secrets Manager operation a call in chalicelib names (`table.get_item(`...)."""
-    import ast
-
-    import botocore.session
-    from botocore import xform_name
-
-    session = botocore.session.get_session()
-    methods = dict(HELPERS)
-    for service in ("dynamodb", "secretsmanager"):
-        for operation in session.get_service_model(service).operation_names:
-            methods[xform_name(operation)] = f"{service}:{operation}"
-    found = set()
-    for path in sorted((Path(__file__).parent.parent / "chalicelib").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in methods:
-                found.add(methods[node.func.attr])
-    return found
+def granted_actions(policy: dict[str, Any]) -> set[tuple[str, str | None]]:
+    """Every action a policy allows, as (action, the service a passed role may go to)."""
+    granted = set()
+    for statement in policy["Statement"]:
+        if statement["Effect"] != "Allow":
+            continue
+        for action in _listed(statement["Action"]):
+            passed_to = None
+            if action == "iam:PassRole":
+                passed_to = statement["Condition"]["StringEquals"]["iam:PassedToService"]
+            granted.add((action, passed_to))
+    return granted
 
 
-def test_the_policy_grants_exactly_what_the_code_calls() -> None:
-    called = operations_the_code_calls()
-    assert set(OPERATOR_ONLY) <= called, "an operator-only exception the code no longer needs"
-    needed = {action for op in called - set(OPERATOR_ONLY) for action in IAM_ACTIONS.get(op, [op])}
-    granted = {
+def needed_actions(calls: set[aws_reach.Call]) -> set[tuple[str, str | None]]:
+    return {needed for call in calls for needed in aws_reach.iam_actions(call)}
+
+
+def _role_mismatches(logical_id: str, calls: set[aws_reach.Call]) -> list[str]:
+    names = stage_names("prod")
+    policy = FUNCTION_POLICIES[logical_id](names, function_name(names, logical_id))
+    granted = granted_actions(policy)
+    needed = needed_actions(calls) | RUNTIME_GRANTS
+    problems = [f"{logical_id} grants {action} but its code never calls it" for action in sorted(granted - needed, key=str)]
+    for action in sorted(needed - granted, key=str):
+        sites = sorted(c.where for c in calls if action in aws_reach.iam_actions(c))
+        problems.append(f"{logical_id} misses {action}, called at {sites}")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def reached() -> dict[str, tuple[set[aws_reach.Call], set[str]]]:
+    return aws_reach.calls_by_function()
+
+
+def test_each_role_grants_exactly_what_its_functions_code_calls(
+    reached: dict[str, tuple[set[aws_reach.Call], set[str]]],
+) -> None:
+    assert set(reached) == set(FUNCTION_POLICIES), "a function without a role, or a role without a function"
+    problems = []
+    for logical_id, (calls, ambiguous) in reached.items():
+        assert not ambiguous, f"cannot tell which service these calls go to: {sorted(ambiguous)}"
+        problems += _role_mismatches(logical_id, calls)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_scan_finds_every_aws_call_in_the_code_and_every_service() -> None:
+    """What no function reaches is exactly what only the operator's CLI calls: the walk from the
+    entry points loses no code that makes AWS calls (a lost edge would hide a missing grant)."""
+    program = aws_reach.program()
+    everything = aws_reach.Walker(program)
+    calls = everything.reach(sorted(program.functions))
+    reached = set()
+    for entries in aws_reach.lambda_entry_points().values():
+        reached |= {(c.service, c.operation) for c in aws_reach.Walker(program).reach(entries)}
+    unreached = {
         action
-        for statement in runtime_policy(stage_names("prod"))["Statement"]
-        if statement["Effect"] == "Allow"
-        for action in _listed(statement["Action"])
-        if action.split(":")[0] in ("dynamodb", "secretsmanager")
+        for call in calls
+        if (call.service, call.operation) not in reached
+        for action, _ in aws_reach.iam_actions(call)
     }
-    assert not granted - needed, f"granted but never called: {sorted(granted - needed)}"
-    assert not needed - granted, f"called but not granted: {sorted(needed - granted)}"
+    assert unreached == set(OPERATOR_ONLY)
+    # Every service the code builds a client for is one the walk saw called.
+    assert {c.service for c in calls} == program.services == {
+        "dynamodb",
+        "secretsmanager",
+        "s3",
+        "stepfunctions",
+        "scheduler",
+        "lambda",
+    }
+
+
+def test_the_scan_reads_low_level_clients_typed_or_not(tmp_path: Path) -> None:
+    """A DynamoDB client (annotated, or an untyped factory's) is followed like the Table resource."""
+    source = tmp_path / "probe.py"
+    source.write_text(
+        "from typing import Any\n"
+        "from mypy_boto3_dynamodb.client import DynamoDBClient\n"
+        "def typed(client: DynamoDBClient) -> None:\n"
+        "    client.transact_write_items(TransactItems=[])\n"
+        "def untyped(factory: Any) -> None:\n"
+        "    factory().batch_get_item(RequestItems={})\n"
+        "    factory().tag_resource(ResourceArn='x', Tags=[])\n"
+    )
+    program = aws_reach.program()
+    module = aws_reach.Module("probe", source, aws_reach.ast.parse(source.read_text()))
+    program.modules["probe"] = module
+    try:
+        program._index(module)
+        aws_reach._link_parents(module.tree)
+        walker = aws_reach.Walker(program)
+        calls = walker.reach(["probe.typed", "probe.untyped"])
+    finally:
+        del program.modules["probe"]
+        for name in ("probe.typed", "probe.untyped"):
+            del program.functions[name]
+    assert {(c.service, c.operation) for c in calls} == {
+        ("dynamodb", "TransactWriteItems"),
+        ("dynamodb", "BatchGetItem"),
+    }
+    assert needed_actions(calls) >= {("dynamodb:PutItem", None), ("dynamodb:ConditionCheckItem", None)}
+    [ambiguous] = walker.ambiguous
+    assert "tag_resource" in ambiguous
+
+
+def test_passing_a_role_or_tags_needs_passrole_and_tagresource() -> None:
+    """Derived from botocore's models, not listed by hand."""
+    create = aws_reach.Call("stepfunctions", "CreateStateMachine", frozenset({"name", "roleArn", "tags"}), "x")
+    assert aws_reach.iam_actions(create) == {
+        ("states:CreateStateMachine", None),
+        ("states:TagResource", None),
+        ("iam:PassRole", "states.amazonaws.com"),
+    }
+    untagged = aws_reach.Call("stepfunctions", "CreateStateMachine", frozenset({"name", "roleArn"}), "x")
+    assert ("states:TagResource", None) not in aws_reach.iam_actions(untagged)
+    schedule = aws_reach.Call("scheduler", "CreateSchedule", frozenset(), "x")
+    assert ("iam:PassRole", "scheduler.amazonaws.com") in aws_reach.iam_actions(schedule)
+    start = aws_reach.Call("stepfunctions", "StartExecution", frozenset(), "x")
+    assert aws_reach.iam_actions(start) == {("states:StartExecution", None)}
+    invoke = aws_reach.Call("lambda", "Invoke", frozenset(), "x")
+    assert aws_reach.iam_actions(invoke) == {("lambda:InvokeFunction", None)}

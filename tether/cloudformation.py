@@ -53,16 +53,10 @@ GATEWAY_RESPONSES = {
     "DEFAULT_5XX": (None, "Internal server error.", "internal_error"),
 }
 
-# Exactly the table operations the runtime calls (TransactWriteItems needs the item-level
-# actions); tests/test_iam_policy.py compares this with the calls in chalicelib.
-TABLE_ACTIONS = [
-    "GetItem",
-    "PutItem",
-    "UpdateItem",
-    "DeleteItem",
-    "Query",
-    "ConditionCheckItem",
-]
+# The table actions each function's code calls (TransactWriteItems needs the item-level actions);
+# tests/test_iam_policy.py compares every role with the calls its function's code can reach.
+API_TABLE_ACTIONS = ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "ConditionCheckItem"]
+WORKER_TABLE_ACTIONS = ["GetItem", "PutItem", "UpdateItem", "Query"]
 
 # The access log: who, what route, how it ended. Never the query string (user tokens travel
 # there) nor any header.
@@ -109,10 +103,10 @@ def arn(service: str, resource: str, *, region: bool = True, account: bool = Tru
     )
 
 
-def _function_statements(names: StageNames, function_name: str) -> list[dict[str, Any]]:
-    """What every Tether function may do: write its own logs, use the stage's table, read the
-    stage's secrets, keep and read large step outputs (`runs/...` in the outputs bucket); never
-    change the operator's secrets nor delete one without a recovery window."""
+def _function_statements(names: StageNames, function_name: str, table_actions: list[str]) -> list[dict[str, Any]]:
+    """What every Tether function may do: write its own logs, use the stage's table (the actions
+    given), read the stage's secrets; never change the operator's secrets nor delete one without
+    a recovery window."""
 
     def secret_arn(name: str) -> str:
         return arn("secretsmanager", f"secret:{names.secret_prefix}/{name}")
@@ -127,7 +121,7 @@ def _function_statements(names: StageNames, function_name: str) -> list[dict[str
         {
             "Sid": "Table",
             "Effect": "Allow",
-            "Action": [f"dynamodb:{action}" for action in TABLE_ACTIONS],
+            "Action": [f"dynamodb:{action}" for action in table_actions],
             "Resource": [
                 arn("dynamodb", f"table/{names.table}"),
                 arn("dynamodb", f"table/{names.table}/index/*"),
@@ -138,12 +132,6 @@ def _function_statements(names: StageNames, function_name: str) -> list[dict[str
             "Effect": "Allow",
             "Action": ["secretsmanager:GetSecretValue"],
             "Resource": [secret_arn("data-keys-??????"), secret_arn("dev-keys-??????"), secret_arn("projects/*")],
-        },
-        {
-            "Sid": "LargeStepOutputs",
-            "Effect": "Allow",
-            "Action": ["s3:PutObject", "s3:GetObject"],
-            "Resource": f"arn:${{AWS::Partition}}:s3:::{names.outputs_bucket}/runs/*",
         },
         {
             "Sid": "OperatorSecretsAreReadOnly",
@@ -161,14 +149,58 @@ def _function_statements(names: StageNames, function_name: str) -> list[dict[str
     ]
 
 
+def _policy(statements: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _step_outputs(names: StageNames, actions: list[str]) -> dict[str, Any]:
+    """Large step outputs (`runs/...` in the outputs bucket)."""
+    return {
+        "Sid": "LargeStepOutputs",
+        "Effect": "Allow",
+        "Action": [f"s3:{action}" for action in actions],
+        "Resource": f"arn:${{AWS::Partition}}:s3:::{names.outputs_bucket}/runs/*",
+    }
+
+
+def _state_machines(names: StageNames, actions: list[str]) -> dict[str, Any]:
+    return {
+        "Sid": "WorkflowStateMachines",
+        "Effect": "Allow",
+        "Action": [f"states:{action}" for action in actions],
+        "Resource": arn("states", f"stateMachine:{names.state_machine_prefix}*"),
+    }
+
+
+def _schedules(names: StageNames, actions: list[str]) -> list[dict[str, Any]]:
+    """Manage the stage's schedules (which run as the scheduler role)."""
+    return [
+        {
+            "Sid": "WorkflowSchedules",
+            "Effect": "Allow",
+            "Action": [f"scheduler:{action}" for action in actions],
+            "Resource": arn("scheduler", f"schedule/default/{names.state_machine_prefix}*"),
+        },
+        {
+            "Sid": "PassSchedulerRole",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole"],
+            "Resource": arn("iam", f"role/{names.scheduler_role}", region=False),
+            "Condition": {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+        },
+    ]
+
+
 def runtime_policy(names: StageNames, function_name: str | None = None) -> dict[str, Any]:
     """The API function's IAM policy; ARNs hold `${AWS::...}` pseudo parameters (`Fn::Sub` them).
 
     Beyond what every function may do (`_function_statements`), the API writes project client
-    secrets (create a new one, schedule an old one for deletion), and creates, starts and
-    describes the stage's workflow state machines, which run as the workflow role.
+    secrets (create a new one, schedule an old one for deletion); creates, deletes, starts and
+    describes the stage's workflow state machines, which run as the workflow role; manages their
+    schedules; and reads large step outputs back for the runs API.
     """
-    statements = _function_statements(names, function_name or names.api_function)
+    machines = names.state_machine_prefix
+    statements = _function_statements(names, function_name or names.api_function, API_TABLE_ACTIONS)
     statements[3:3] = [
         {
             "Sid": "WriteProjectSecrets",
@@ -176,36 +208,10 @@ def runtime_policy(names: StageNames, function_name: str | None = None) -> dict[
             "Action": ["secretsmanager:CreateSecret", "secretsmanager:DeleteSecret"],
             "Resource": arn("secretsmanager", f"secret:{names.secret_prefix}/projects/*"),
         },
-        *_workflow_statements(names),
-    ]
-    return {"Version": "2012-10-17", "Statement": statements}
-
-
-def dispatcher_policy(names: StageNames, function_name: str | None = None) -> dict[str, Any]:
-    """The schedule dispatcher's IAM policy: what every function may do, plus starting the
-    stage's workflows and arming their schedules (it writes no secrets)."""
-    statements = _function_statements(names, function_name or names.schedule_dispatcher_function)
-    statements[3:3] = _workflow_statements(names)
-    return {"Version": "2012-10-17", "Statement": statements}
-
-
-def _workflow_statements(names: StageNames) -> list[dict[str, Any]]:
-    """Create, start and describe the stage's state machines (run as the workflow role); create,
-    update and delete its schedules (run as the scheduler role); hand work to the dispatcher."""
-    machines = names.state_machine_prefix
-    return [
-        {
-            "Sid": "WorkflowStateMachines",
-            "Effect": "Allow",
-            "Action": [
-                "states:CreateStateMachine",
-                "states:DeleteStateMachine",
-                "states:TagResource",
-                "states:StartExecution",
-                "states:StartSyncExecution",
-            ],
-            "Resource": arn("states", f"stateMachine:{machines}*"),
-        },
+        _step_outputs(names, ["GetObject"]),
+        _state_machines(
+            names, ["CreateStateMachine", "DeleteStateMachine", "TagResource", "StartExecution", "StartSyncExecution"]
+        ),
         {
             "Sid": "WorkflowExecutions",
             "Effect": "Allow",
@@ -219,19 +225,20 @@ def _workflow_statements(names: StageNames) -> list[dict[str, Any]]:
             "Resource": arn("iam", f"role/{names.workflow_role}", region=False),
             "Condition": {"StringEquals": {"iam:PassedToService": "states.amazonaws.com"}},
         },
-        {
-            "Sid": "WorkflowSchedules",
-            "Effect": "Allow",
-            "Action": ["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"],
-            "Resource": arn("scheduler", f"schedule/default/{machines}*"),
-        },
-        {
-            "Sid": "PassSchedulerRole",
-            "Effect": "Allow",
-            "Action": ["iam:PassRole"],
-            "Resource": arn("iam", f"role/{names.scheduler_role}", region=False),
-            "Condition": {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
-        },
+        *_schedules(names, ["CreateSchedule", "UpdateSchedule", "DeleteSchedule"]),
+    ]
+    return _policy(statements)
+
+
+def dispatcher_policy(names: StageNames, function_name: str | None = None) -> dict[str, Any]:
+    """The schedule dispatcher's IAM policy: what every function may do, plus starting the
+    stage's workflows, arming a one-off catch-up schedule and handing the rest of a long tick to
+    itself (it writes no secrets and creates no state machines)."""
+    name = function_name or names.schedule_dispatcher_function
+    statements = _function_statements(names, name, WORKER_TABLE_ACTIONS)
+    statements[3:3] = [
+        _state_machines(names, ["StartExecution"]),
+        *_schedules(names, ["CreateSchedule", "UpdateSchedule"]),
         {
             "Sid": "ScheduleDispatcherHandsOn",
             "Effect": "Allow",
@@ -239,15 +246,16 @@ def _workflow_statements(names: StageNames) -> list[dict[str, Any]]:
             "Resource": arn("lambda", f"function:{names.schedule_dispatcher_function}"),
         },
     ]
+    return _policy(statements)
 
 
 def step_runner_policy(names: StageNames, function_name: str | None = None) -> dict[str, Any]:
-    """The workflow step runner's IAM policy: what every function may do, nothing more (it
-    reads credentials and records runs; it neither writes secrets nor touches state machines)."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": _function_statements(names, function_name or names.step_runner_function),
-    }
+    """The workflow step runner's IAM policy: what every function may do, plus keeping and reading
+    large step outputs (it reads credentials and records runs; it neither writes secrets nor
+    touches state machines)."""
+    statements = _function_statements(names, function_name or names.step_runner_function, WORKER_TABLE_ACTIONS)
+    statements[3:3] = [_step_outputs(names, ["PutObject", "GetObject"])]
+    return _policy(statements)
 
 
 # EXTENSION POINT: the IAM policy of each chalice function, by the logical id `chalice package`
