@@ -90,7 +90,6 @@ class Program:
         self.services = self._client_services()
         self._env_cache: dict[str, dict[str, Type]] = {}
         self._typing_fields: set[tuple[str, str]] = set()
-        self.session = botocore.session.get_session()
 
     def _index(self, module: Module) -> None:
         for node in module.tree.body:
@@ -130,9 +129,7 @@ class Program:
                             for target in targets:
                                 if _is_self_attribute(target) and value is not None:
                                     assert isinstance(target, ast.Attribute)
-                                    info.assigned.setdefault(target.attr, []).append(
-                                        (value, f"{qualname}.{item.name}")
-                                    )
+                                    info.assigned.setdefault(target.attr, []).append((value, f"{qualname}.{item.name}"))
         for info in self.classes.values():
             if info.module == module.name:
                 info.bases = [b for b in (self._resolve_name(module, _dotted(base)) for base in info.node.bases) if b]

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from chalicelib.config import stage_names
-from tether.cli import cli
 from tests import aws_reach
+from tether.cli import cli
 from tether.cloudformation import FUNCTION_POLICIES, dispatcher_policy, function_name, runtime_policy
 
 ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:"
@@ -206,7 +206,8 @@ def _role_mismatches(logical_id: str, calls: set[aws_reach.Call]) -> list[str]:
     policy = FUNCTION_POLICIES[logical_id](names, function_name(names, logical_id))
     granted = granted_actions(policy)
     needed = needed_actions(calls) | RUNTIME_GRANTS
-    problems = [f"{logical_id} grants {action} but its code never calls it" for action in sorted(granted - needed, key=str)]
+    unused = sorted(granted - needed, key=str)
+    problems = [f"{logical_id} grants {action} but its code never calls it" for action in unused]
     for action in sorted(needed - granted, key=str):
         sites = sorted(c.where for c in calls if action in aws_reach.iam_actions(c))
         problems.append(f"{logical_id} misses {action}, called at {sites}")
@@ -246,14 +247,18 @@ def test_the_scan_finds_every_aws_call_in_the_code_and_every_service() -> None:
     }
     assert unreached == set(OPERATOR_ONLY)
     # Every service the code builds a client for is one the walk saw called.
-    assert {c.service for c in calls} == program.services == {
-        "dynamodb",
-        "secretsmanager",
-        "s3",
-        "stepfunctions",
-        "scheduler",
-        "lambda",
-    }
+    assert (
+        {c.service for c in calls}
+        == program.services
+        == {
+            "dynamodb",
+            "secretsmanager",
+            "s3",
+            "stepfunctions",
+            "scheduler",
+            "lambda",
+        }
+    )
 
 
 def test_the_scan_reads_low_level_clients_typed_or_not(tmp_path: Path) -> None:
