@@ -297,8 +297,6 @@ LONE = "\ud800"
         ("GET", "/projects/{pid}/sdk/credentials/" + LONE, {}),
         ("GET", "/projects/{pid}/sdk/me", {"X-Anything": "a" + LONE}),
         ("GET", "/projects/{pid}/sdk/proxy/wordpress/v1.1/me", {"X-Paragon-Credential": LONE}),
-        ("GET", "/projects/{pid}/sdk/actions/oauth-nonce?userToken=" + LONE, {}),
-        ("GET", "/oauth/callback?state=" + LONE + "&code=x", {}),
         ("GET", "/projects/{pid}/sdk/me", {"Cookie": "tether_connect=" + LONE}),
     ],
 )
@@ -309,6 +307,35 @@ def test_lone_surrogates_in_path_query_and_headers_are_a_400(
     headers = {**(project.admin if "/sdk/" not in path else {}), **extra_headers}
     response = api.call(method, path.replace("{pid}", project.id), headers=headers, **auth)
     assert_refused(response, status=400, code="invalid_encoding")
+
+
+def test_a_lone_surrogate_refused_on_an_sdk_route_carries_its_cors_headers(api: Api, project: ProjectHandle) -> None:
+    app_origin = "https://app.example.com"
+    saved = api.call(
+        "PUT", f"/projects/{project.id}/allowed-origins", body={"allowedOrigins": [app_origin]}, headers=project.admin
+    )
+    assert saved.status == 200, saved.body
+    response = api.call(
+        "GET",
+        f"/projects/{project.id}/sdk/me",
+        token=project.token("erin"),
+        headers={"Origin": app_origin, "X-Anything": "a" + LONE},
+    )
+    assert_refused(response, status=400, code="invalid_encoding")
+    # Without these a browser hides the answer from the app: it would see a network error.
+    assert response.headers["Access-Control-Allow-Origin"] == app_origin
+    assert "X-Tether-Error" in response.headers["Access-Control-Expose-Headers"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/oauth/callback?state=" + LONE + "&code=x", "/projects/{pid}/sdk/actions/oauth-nonce?userToken=" + LONE]
+)
+def test_a_lone_surrogate_on_a_page_is_a_400_page(api: Api, project: ProjectHandle, path: str) -> None:
+    response = api.call("GET", path.replace("{pid}", project.id))
+    assert response.status == 400
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "not valid Unicode" in response.body.decode()
+    assert "invalid_encoding" in response.body.decode()
 
 
 def test_a_cursor_holding_a_lone_surrogate_is_a_400(api: Api, project: ProjectHandle) -> None:

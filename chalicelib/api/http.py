@@ -95,13 +95,43 @@ def json_route(
     answers its project's allowed origins, preflights (OPTIONS) included."""
 
     def register(view: View) -> View:
-        handler = json_errors(view)
+        handler = json_errors(_refusing_unencodable_text(blueprint, view))
         if cors is not None:
             handler = _with_cors(blueprint, path, methods, cors, handler)
         blueprint.route(path, methods=methods, content_types=ACCEPT_ANY_BODY)(handler)
         return view
 
     return register
+
+
+def unencodable_text(request: Request) -> BadRequest | None:
+    """A 400 when a path segment, query parameter or header holds a lone UTF-16 surrogate.
+
+    Such a string cannot be encoded as UTF-8, so it would fail later, deep inside DynamoDB's
+    or a JSON encoder's serialisation, as a 500. JSON bodies are checked where they are parsed.
+    Checked inside the route (not in a middleware) so the refusal carries the route's CORS
+    headers and a browser can read it."""
+    query = request.query_params
+    places = {
+        "path": list((request.uri_params or {}).values()),
+        "query string": [part for key in (query or {}) for part in (key, *query.getlist(key))] if query else [],
+        "headers": [part for name, value in request.headers.items() for part in (name, value)],
+    }
+    for where, texts in places.items():
+        if any(isinstance(text, str) and has_unpaired_surrogate(text) for text in texts):
+            return BadRequest(f"The request's {where} holds text that is not valid Unicode.", code="invalid_encoding")
+    return None
+
+
+def _refusing_unencodable_text(blueprint: Blueprint, view: View) -> View:
+    @functools.wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Response:
+        refusal = unencodable_text(blueprint.current_request)
+        if refusal is not None:
+            raise refusal
+        return view(*args, **kwargs)
+
+    return checked
 
 
 def _with_cors(blueprint: Blueprint, path: str, methods: list[str], policy: CorsPolicy, handler: View) -> View:

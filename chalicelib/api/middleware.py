@@ -1,5 +1,5 @@
-"""HTTP middleware: the access log, a refusal to serve when misconfigured, a default `Accept`
-header, and a refusal of text that is not Unicode."""
+"""HTTP middleware: the access log, a refusal to serve when misconfigured and a default `Accept`
+header."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from chalice.app import CaseInsensitiveMapping, Request, Response
 
 from chalicelib.api.http import ERROR_HEADER, error_response
 from chalicelib.config import get_settings
-from chalicelib.domain.errors import BadRequest, Misconfigured
-from chalicelib.domain.validation import has_unpaired_surrogate
+from chalicelib.domain.errors import Misconfigured
 
 log = logging.getLogger("tether.access")
 
@@ -52,24 +51,4 @@ def default_accept(event: Request, get_response: Callable[[Request], Response]) 
     """
     if "accept" not in event.headers:
         event.headers = CaseInsensitiveMapping({**event.headers, "accept": "*/*"})
-    return get_response(event)
-
-
-def refuse_unencodable_text(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Answer 400 when a path segment, query parameter or header holds a lone UTF-16 surrogate.
-
-    Such a string cannot be encoded as UTF-8, so it would fail later, deep inside DynamoDB's
-    or a JSON encoder's serialisation, as a 500. JSON bodies are checked where they are parsed.
-    """
-    query = event.query_params
-    places = {
-        "path": list((event.uri_params or {}).values()),
-        "query string": [part for key in (query or {}) for part in (key, *query.getlist(key))] if query else [],
-        "headers": [part for name, value in event.headers.items() for part in (name, value)],
-    }
-    for where, texts in places.items():
-        if any(isinstance(text, str) and has_unpaired_surrogate(text) for text in texts):
-            return error_response(
-                BadRequest(f"The request's {where} holds text that is not valid Unicode.", code="invalid_encoding")
-            )
     return get_response(event)

@@ -13,6 +13,7 @@ from typing import Any
 
 from chalice.app import Blueprint, Response
 
+from chalicelib.api.http import unencodable_text
 from chalicelib.domain.errors import TetherError
 
 log = logging.getLogger("tether.api")
@@ -113,6 +114,9 @@ def html_route(blueprint: Blueprint, path: str) -> Callable[[HtmlView], HtmlView
     def register(view: HtmlView) -> HtmlView:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Response:
+            refusal = unencodable_text(blueprint.current_request)
+            if refusal is not None:
+                return error_page("This address is not valid", refusal.message, refusal.status, refusal.code)
             try:
                 return view(*args, **kwargs)
             except TetherError as error:
