@@ -16,6 +16,7 @@ from chalicelib.adapters.connections import (
 )
 from chalicelib.adapters.encryption import Encryptor
 from chalicelib.adapters.http_client import reset_http_session
+from chalicelib.adapters.metrics import Metrics
 from chalicelib.adapters.output_store import OutputStore
 from chalicelib.adapters.repositories import ProjectRepository, SealedItems, UserRepository
 from chalicelib.adapters.run_repository import RunRepository
@@ -126,6 +127,7 @@ class Services:
             self.credentials,
             self.users,
             self.outputs,
+            self.metrics,
             self.clock,
         )
 
@@ -140,8 +142,14 @@ class Services:
             self.project_configs,
             self.upstream_clock,
             self.outputs,
+            self.metrics,
             self.clock,
         )
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        """The stage's metrics, as log lines (Embedded Metric Format)."""
+        return Metrics(self.settings.stage, lambda: self.clock())
 
     @cached_property
     def secrets(self) -> SecretStore:

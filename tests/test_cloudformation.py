@@ -155,6 +155,7 @@ def test_logs_throttling_tracing_and_alarms(sam: dict[str, Any]) -> None:
         "AWS/Lambda/Throttles",
         "AWS/DynamoDB/ReadThrottleEvents",
         "AWS/DynamoDB/WriteThrottleEvents",
+        "Tether/WorkflowRunsFailed",
     }
     for alarm in _of_type(template, "AWS::CloudWatch::Alarm").values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
@@ -250,3 +251,38 @@ def test_the_scheduler_role_may_only_invoke_the_dispatcher_and_the_functions_kno
         assert variables["TETHER_SCHEDULER_ROLE_ARN"]["Fn::Sub"].endswith(":role/tether-prod-scheduler")
     # No cycle: nothing refers to a function or a role resource by GetAtt.
     assert "GetAtt" not in json.dumps(resources["ScheduleDispatcher"]["Properties"]["Environment"])
+
+
+def test_failed_workflow_runs_alarm_through_a_metric_the_functions_log(sam: dict[str, Any]) -> None:
+    """State machines are created at run time: the alarm watches the stage's own metric, which
+    the step runner logs for every Standard execution EventBridge reports as ended badly."""
+    for options, actions in ((TemplateOptions(), None), (FULL, [{"Ref": "AlarmTopic"}])):
+        resources = build_template(sam, NAMES, options)["Resources"]
+        alarm = resources["WorkflowRunsFailedAlarm"]["Properties"]
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("Tether", "WorkflowRunsFailed")
+        assert alarm["Dimensions"] == [{"Name": "Stage", "Value": "prod"}]
+        assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+            "Sum",
+            1,
+            "GreaterThanOrEqualToThreshold",
+        )
+        assert alarm.get("AlarmActions") == actions
+        rule = resources["FailedExecutionsRule"]["Properties"]
+        assert rule["Name"] == "tether-prod-executions-failed"
+        pattern = rule["EventPattern"]
+        assert pattern["source"] == ["aws.states"]
+        assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+        assert sorted(pattern["detail"]["status"]) == ["ABORTED", "FAILED", "TIMED_OUT"]
+        [prefix] = pattern["detail"]["stateMachineArn"]
+        assert prefix == {
+            "prefix": {
+                "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:tether-prod-"
+            }
+        }
+        [target] = rule["Targets"]
+        assert target["Arn"] == {"Fn::GetAtt": ["StepRunner", "Arn"]}
+        assert resources["StepRunner"]["Properties"]["FunctionName"] == "tether-prod-step_runner"
+        permission = resources["FailedExecutionsPermission"]["Properties"]
+        assert permission["FunctionName"] == {"Ref": "StepRunner"}
+        assert permission["Principal"] == "events.amazonaws.com"
+        assert permission["SourceArn"] == {"Fn::GetAtt": ["FailedExecutionsRule", "Arn"]}

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.adapters import keys
+from chalicelib.adapters.metrics import FAILED_RUNS as FAILED_RUNS_METRIC
+from chalicelib.adapters.metrics import NAMESPACE as METRICS_NAMESPACE
 from chalicelib.api.proxy import GREEDY_PATH, depth_path
 from chalicelib.config import StageNames
 from tether.provision import table_definition
@@ -578,6 +580,52 @@ def _functions(sam: dict[str, Any], names: StageNames, options: TemplateOptions,
     return resources
 
 
+def _failed_runs(names: StageNames, actions: list[Any]) -> dict[str, Any]:
+    """An alarm on failed workflow runs. The state machines are created at run time, one per
+    workflow version, so no alarm can name them, and `AWS/States` has no stage-wide metric.
+    Each failed run is counted once, as an Embedded Metric Format log line (`Tether` /
+    `WorkflowRunsFailed` / `Stage`): Standard executions that end FAILED, TIMED_OUT or ABORTED
+    reach the step runner through an EventBridge rule on the stage's state machine names;
+    Express (request-triggered) runs, which EventBridge does not report, are counted by the API
+    function that ran them synchronously."""
+    prefix = arn("states", f"stateMachine:{names.state_machine_prefix}")
+    return {
+        "FailedExecutionsRule": {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "Name": f"{names.state_machine_prefix}executions-failed",
+                "Description": f"Standard executions of stage {names.stage} that failed, timed out or were aborted",
+                "EventPattern": {
+                    "source": ["aws.states"],
+                    "detail-type": ["Step Functions Execution Status Change"],
+                    "detail": {
+                        "status": ["FAILED", "TIMED_OUT", "ABORTED"],
+                        "stateMachineArn": [{"prefix": {"Fn::Sub": prefix}}],
+                    },
+                },
+                "State": "ENABLED",
+                "Targets": [{"Id": "step-runner", "Arn": {"Fn::GetAtt": ["StepRunner", "Arn"]}}],
+            },
+        },
+        "FailedExecutionsPermission": {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "FunctionName": {"Ref": "StepRunner"},
+                "Action": "lambda:InvokeFunction",
+                "Principal": "events.amazonaws.com",
+                "SourceArn": {"Fn::GetAtt": ["FailedExecutionsRule", "Arn"]},
+            },
+        },
+        "WorkflowRunsFailedAlarm": _alarm(
+            f"{names.state_machine_prefix}*: workflow runs failed",
+            METRICS_NAMESPACE,
+            FAILED_RUNS_METRIC,
+            {"Stage": names.stage},
+            actions,
+        ),
+    }
+
+
 def _api(sam: dict[str, Any], names: StageNames, options: TemplateOptions, actions: list[Any]) -> dict[str, Any]:
     body = _api_definition(sam["Resources"]["RestAPI"]["Properties"]["DefinitionBody"], names)
     # A deployment is a snapshot: a new logical id per API definition makes an update redeploy.
@@ -686,6 +734,7 @@ def build_template(sam: dict[str, Any], names: StageNames, options: TemplateOpti
             actions,
         )
     resources.update(_functions(sam, names, options, actions))
+    resources.update(_failed_runs(names, actions))
     resources.update(_api(sam, names, options, actions))
     resources.update(extra_resources(names, options))
     callback = {"Fn::Join": ["", [public_url(names, options), "/oauth/callback"]]}

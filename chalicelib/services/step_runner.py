@@ -19,11 +19,12 @@ from typing import Any
 
 from chalicelib.adapters import public_http
 from chalicelib.adapters.connections import CredentialRepository
+from chalicelib.adapters.metrics import Metrics
 from chalicelib.adapters.output_store import OutputStore, is_reference
 from chalicelib.adapters.run_repository import RunRepository
 from chalicelib.adapters.upstream import Clock, RetryPolicy, UpstreamResponse
 from chalicelib.adapters.workflow_repository import WorkflowRepository
-from chalicelib.config import Settings
+from chalicelib.config import Settings, StageNames
 from chalicelib.domain.clock import utc_now_iso
 from chalicelib.domain.errors import TetherError
 from chalicelib.domain.providers import CATALOGUE
@@ -80,7 +81,38 @@ class RunnerPorts:
     project_configs: ProjectConfigCache
     upstream_clock: Clock
     outputs: OutputStore
+    metrics: Metrics
     clock: Callable[[], float] = time.time
+
+
+# What EventBridge reports when a Standard execution ends badly (the stack's rule sends only these).
+FAILED_EXECUTION_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+
+
+def execution_ended(ports: RunnerPorts, event: dict[str, Any]) -> dict[str, Any]:
+    """Count a failed run from an EventBridge "Step Functions Execution Status Change" event.
+
+    Every Standard execution of the stage that ends FAILED, TIMED_OUT or ABORTED arrives here
+    once, however it ended: a step's failure handled by `Tether.RecordFailure`, the execution's
+    own timeout, an operator's StopExecution, a States.Runtime error outside any Catch. Anything
+    else (another stage's machine, another status) is ignored."""
+    detail = event.get("detail")
+    detail = detail if isinstance(detail, dict) else {}
+    status = str(detail.get("status", ""))
+    machine = str(detail.get("stateMachineArn", ""))
+    if (
+        status not in FAILED_EXECUTION_STATUSES
+        or f":stateMachine:{StageNames(ports.settings.stage).state_machine_prefix}" not in machine
+    ):
+        return {"ignored": True}
+    execution_arn = str(detail.get("executionArn", ""))
+    ports.metrics.failed_run(
+        status=status,
+        error=str(detail.get("error") or f"States.{status}"),
+        executionArn=execution_arn,
+        runId=str(detail.get("name", "")),
+    )
+    return {"counted": execution_arn}
 
 
 def handle(ports: RunnerPorts, event: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.adapters.connections import CredentialRepository
+from chalicelib.adapters.metrics import Metrics
 from chalicelib.adapters.output_store import OutputStore, is_reference
 from chalicelib.adapters.repositories import UserRepository
 from chalicelib.adapters.run_repository import RunRepository
@@ -81,6 +82,7 @@ class RunPorts:
     credentials: CredentialRepository
     users: UserRepository
     outputs: OutputStore
+    metrics: Metrics
     clock: Callable[[], float] = time.time
 
 
@@ -218,6 +220,15 @@ def run_request_workflow(
         raise
     if outcome.execution_arn:
         ports.runs.set_execution(project_id, run_id, outcome.execution_arn)
+    if outcome.status != "SUCCEEDED":
+        # Express executions send no EventBridge events: the caller who saw the outcome counts it.
+        ports.metrics.failed_run(
+            status=outcome.status,
+            error=outcome.error or f"States.{outcome.status}",
+            projectId=project_id,
+            workflowId=workflow.id,
+            runId=run_id,
+        )
     return _answer(workflow, outcome, run_id)
 
 
