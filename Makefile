@@ -64,7 +64,7 @@ bench: setup
 # `make mutate MODULES=proxy_paths` runs one; `MINUTES=20` stops each after 20 minutes (a later run
 # resumes); `SURVIVORS=1` tries again only the unexplained survivors; tools/mutate.py --list shows all.
 mutate: $(PY_STAMP)
-	nice -n 10 $(BIN)/python tools/mutate.py $(MODULES) $(if $(MINUTES),--minutes $(MINUTES)) $(if $(SURVIVORS),--survivors)
+	nice -n 19 $(BIN)/python tools/mutate.py $(MODULES) $(if $(MINUTES),--minutes $(MINUTES)) $(if $(SURVIVORS),--survivors)
 
 clean:
 	rm -rf $(VENV) $(addsuffix /node_modules,$(NODE_DIRS)) .mypy_cache .ruff_cache .pytest_cache .mutmut

@@ -41,7 +41,7 @@ MUTMUT = Path(sys.executable).with_name("mutmut")
 # The tests of each module are fast, in-process ones: never the Node, Chromium or `tether dev`
 # subprocess tests (mutmut cannot see into a subprocess, and they are slow).
 # Files the tests read besides the code and the tests themselves.
-ALSO_COPY = ["app.py", "tether", "wpcom_sandbox", ".chalice", "requirements.txt", "docs", "demo", "README.md"]
+ALSO_COPY = ["app.py", "tether", "wpcom_sandbox", ".chalice", "requirements.txt", "docs", "demo", "README.md", "tools"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class Target:
 
 TARGETS = {
     "proxy_paths": Target("chalicelib/domain/proxy_paths.py", ("tests/test_proxy_paths.py",)),
+    "webhook_signatures": Target("chalicelib/domain/webhook_signatures.py", ("tests/test_webhook_signatures.py",)),
     "user_tokens": Target("chalicelib/services/user_tokens.py", ("tests/test_sdk_auth.py", "tests/test_user_ids.py")),
     "connect": Target(
         "chalicelib/services/connect.py",
@@ -92,6 +93,11 @@ EQUIVALENT = {
         " empty segment, refused earlier as '//'"
     ),
     "chalicelib.domain.proxy_paths.x_clean_segments__mutmut_69": "the same unreachable '://' check, joined differently",
+    "chalicelib.domain.webhook_signatures.x__parse__mutmut_15": (
+        "rpartition('=') instead of partition('='): they differ only on a part with two or more '=', and"
+        " there neither is accepted: partition leaves an '=' in the value (not digits, not hex), rpartition"
+        " leaves one in the name (not 't' or 'v1')"
+    ),
     **{
         f"chalicelib.services.user_tokens.x_verify_user_token__mutmut_{n}": (
             "the refusal of a non-string 'kid' cannot be reached: PyJWT (pinned 2.15.1) already refuses such a"
@@ -200,8 +206,9 @@ def prepare(name: str, target: Target) -> Path:
             'source_paths = ["chalicelib"]',
             f"only_mutate = {_toml_list([target.module])}",
             f"also_copy = {_toml_list(ALSO_COPY)}",
-            # File order and no output noise: mutmut compares runs.
-            'pytest_add_cli_args = ["-p", "no:randomly", "-q"]',
+            # File order and no output noise: mutmut compares runs. tools/mutmut_order.py runs
+            # each mutant's tests cheapest first, fixtures included.
+            'pytest_add_cli_args = ["-p", "no:randomly", "-q", "-p", "tools.mutmut_order"]',
             f"pytest_add_cli_args_test_selection = {_toml_list(target.tests)}",
             # mutmut warns (and keeps its verdicts) when these change: see --survivors.
             f"cache_invalidation_files = {_toml_list([*target.tests, 'tests/conftest.py'])}",
