@@ -168,6 +168,28 @@ def test_max_attempts_bounds_the_retries() -> None:
     assert (response.status, response.attempts, server.connections) == (500, 3, 3)
 
 
+def test_backoff_doubles_from_the_base_up_to_the_max_times_the_jitter() -> None:
+    fake = FakeClock(jitter=0.5)
+    busy = respond(503, b"{}", [("Content-Type", "application/json")])
+    policy = RetryPolicy(max_attempts=6, base_delay=0.2, max_delay=2.0)
+    with FaultServer(busy) as server:
+        response = send(request(server), fake.at + 60, 10_000, policy, fake.clock)
+    assert (response.status, response.attempts) == (503, 6)
+    # Full jitter: jitter() x min(max_delay, base x 2^(attempt-1)), here jitter() = 0.5.
+    assert fake.sleeps == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.0])
+
+
+def test_a_retry_must_end_a_full_second_before_the_deadline(caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeClock(jitter=0.0)
+    busy = respond(503, b"{}", [("Content-Type", "application/json")])
+    # A retry now (no backoff) would start exactly one second before the deadline: too late.
+    with caplog.at_level(logging.INFO, logger="tether.upstream"), FaultServer(busy, json_ok()) as server:
+        response = send(request(server), fake.at + 1.0, 10_000, clock=fake.clock)
+    assert (response.status, response.attempts, server.connections) == (503, 1, 1)
+    assert fake.sleeps == []
+    assert [m for m in caplog.messages if m.startswith("upstream ")] == ["upstream answered 503: no time left to retry"]
+
+
 # --- Retry-After ------------------------------------------------------------------------------------
 
 
@@ -206,9 +228,17 @@ def test_retry_after_past_the_deadline_is_not_waited_for() -> None:
 STREAMED_OVERSIZE = {
     "no-content-length": send_raw(head(200, [("Content-Type", "application/json")]) + b"x" * 5000),
     "chunked": send_raw(head(200, [("Transfer-Encoding", "chunked")]) + chunked(b"x" * 5000)),
+    # Each piece is under the cap; together they are over it.
+    "chunked, in small pieces": send_raw(
+        head(200, [("Transfer-Encoding", "chunked")])
+        + b"".join(f"{400:x}\r\n".encode() + b"x" * 400 + b"\r\n" for _ in range(5))
+        + b"0\r\n\r\n"
+    ),
     # The declared length is the compressed size: small, honest, and far from the decoded size.
     "gzip-small-content-length": respond(200, gzipped(b"x" * 50_000), [("Content-Encoding", "gzip")]),
     "declared-too-large": respond(200, b"x" * 5000),
+    # Refused on the declared length alone, before reading: the short body never counts.
+    "declared-too-large, then 10 bytes": send_raw(head(200, [("Content-Length", "5000")]) + b"x" * 10),
 }
 
 
@@ -220,9 +250,11 @@ def test_response_over_the_cap_is_refused(case: str) -> None:
     assert server.connections == 1  # the same answer would come again: no retry
 
 
-def test_response_at_the_cap_passes() -> None:
+@pytest.mark.parametrize("declared", [False, True], ids=["no-content-length", "content-length"])
+def test_response_at_the_cap_passes(declared: bool) -> None:
     fake = FakeClock()
-    with FaultServer(send_raw(head(200) + b"x" * 1000)) as server:
+    answer = respond(200, b"x" * 1000) if declared else send_raw(head(200) + b"x" * 1000)
+    with FaultServer(answer) as server:
         response = send(request(server), fake.at + 20, 1000, clock=fake.clock)
     assert response.body == b"x" * 1000
 
@@ -297,6 +329,21 @@ def test_a_drip_is_cut_at_the_deadline(where: str) -> None:
     assert server.connections == 1
 
 
+@pytest.mark.parametrize("late", [0.0, 0.001], ids=["at-the-deadline", "just-after"])
+def test_the_body_is_checked_against_the_deadline_as_it_arrives(late: float) -> None:
+    start, deadline = 1000.0, 1005.0
+    readings = iter([start])  # the attempt starts in time; the body arrives `late` after the deadline
+    clock = Clock(now=lambda: next(readings, deadline + late), sleep=lambda _: None, jitter=lambda: 0.0)
+    with FaultServer(json_ok()) as server:
+        if not late:
+            assert send(request(server), deadline, 10_000, clock=clock).body == b'{"ok": true}'
+        else:
+            with pytest.raises(UpstreamTimeout) as raised:
+                send(request(server), deadline, 10_000, clock=clock)
+            assert raised.value.message == "The provider did not finish answering in time."
+    assert server.connections == 1
+
+
 # --- content codings: each one the client asks for is decoded, within the cap in memory too ---------
 
 PAYLOAD = b'{"ok": true, "items": [' + b'"abc", ' * 40 + b'"end"]}'
@@ -328,6 +375,22 @@ def test_each_content_coding_asked_for_is_decoded(case: str) -> None:
     assert response.body == PAYLOAD
 
 
+MISLABELLED = {
+    # A zlib stream is not gzip, even if zlib could be told to guess the wrapper.
+    "zlib labelled gzip": _deflated(PAYLOAD, zlib.MAX_WBITS),
+    "gzip member, then a zlib stream": gzipped(PAYLOAD[:50]) + _deflated(PAYLOAD[50:], zlib.MAX_WBITS),
+}
+
+
+@pytest.mark.parametrize("case", MISLABELLED)
+def test_a_body_that_is_not_the_coding_it_names_is_a_bad_response(case: str) -> None:
+    fake = FakeClock()
+    answer = respond(200, MISLABELLED[case], [("Content-Encoding", "gzip")])
+    with FaultServer(answer) as server, pytest.raises(UpstreamBadResponse) as raised:
+        send(request(server, "POST"), fake.at + 20, 10_000, clock=fake.clock)
+    assert raised.value.message == "The provider's compressed response could not be decoded."
+
+
 @pytest.mark.parametrize("coding", ["gzip", "deflate"])
 def test_an_empty_body_labelled_compressed_is_empty(coding: str) -> None:
     fake = FakeClock()
@@ -338,9 +401,17 @@ def test_an_empty_body_labelled_compressed_is_empty(coding: str) -> None:
 
 BOMB = bytes(20_000_000)  # about 20 KB compressed
 BOMBS: dict[str, tuple[str, Callable[[int], bytes]]] = {
+    # Not compressed at all: read a chunk at a time, never the whole body before the check.
+    "identity": ("identity", lambda limit: BOMB),
     "gzip": ("gzip", lambda limit: gzipped(BOMB)),
     "deflate": ("deflate", lambda limit: _deflated(BOMB, zlib.MAX_WBITS)),
     "gzip, after a member that fills the cap": ("gzip", lambda limit: gzipped(b"x" * (limit + 1)) + gzipped(BOMB)),
+    # Members each just under what is left, then doubling: all of them fit in one read chunk,
+    # so only the bound passed from member to member keeps them from being inflated.
+    "gzip, many members": (
+        "gzip",
+        lambda limit: gzipped(bytes(limit)) + b"".join(gzipped(bytes(limit << n)) for n in range(1, 13)),
+    ),
 }
 
 
