@@ -118,7 +118,7 @@ def _register_on_app_clients(counter: AwsCallCounter) -> list[str]:
     from chalicelib.wiring import get_services
 
     settings = get_services().settings
-    dynamodb_client = aws.dynamodb_table(settings.table_name).meta.client
+    dynamodb_client = aws.dynamodb_table(settings.table_name).client
     secrets_client = aws.secretsmanager()
     hooked = []
     for client in (dynamodb_client, secrets_client):

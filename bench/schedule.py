@@ -69,7 +69,7 @@ def run(user_count: int) -> None:
 
     reset_services()
     # Clients copy their session's event hooks when created: register before any exists.
-    aws._session().events.register("before-call", count)
+    aws._session().register("before-call", count)
     provision.ensure_deployment()
     services = get_services()
     project_id = create_project(services.projects, "Bench").project.id

@@ -87,7 +87,6 @@ class Invocation:
     aws_calls: int = 0
     aws_by_operation: dict[str, float] = field(default_factory=dict)
     aws_ops: list[str] = field(default_factory=list)
-    table_build_s: float = 0.0  # building this thread's DynamoDB Table (see install_probe)
 
 
 @dataclass
@@ -134,14 +133,12 @@ def install_probe(probe: RunnerProbe) -> Callable[[], None]:
     """Wrap the runner's handler, the proxy's upstream `send` and botocore's API call (bench only)."""
     from botocore.client import BaseClient
 
-    from chalicelib.adapters import aws
     from chalicelib.services import proxy, step_runner, workflow_runs
 
     original_handle = step_runner.handle
     original_trigger = workflow_runs.trigger_event
     original_send = proxy.send
     original_call: Callable[..., Any] = getattr(BaseClient, "_make_api_call")  # noqa: B009 - private, untyped
-    original_table = aws._PerThreadTable._table
 
     def handle(ports: Any, event: dict[str, Any]) -> dict[str, Any]:
         run_id = str(((event.get("state") or {}).get("run") or {}).get("id", ""))
@@ -175,27 +172,12 @@ def install_probe(probe: RunnerProbe) -> Callable[[], None]:
                 record.aws_by_operation[name] = record.aws_by_operation.get(name, 0.0) + spent
                 record.aws_ops.append(name)
 
-    def table(self: Any) -> Any:
-        # The app gives each thread a DynamoDB Table of its own (tens of ms to build here). A
-        # Lambda container reuses its thread, and so do local_lambda's worker threads; timed
-        # apart so a regression to a Table per step shows, and the rest reads without it.
-        record = probe.current()
-        fresh = getattr(self._local, "table", None) is None
-        started = time.perf_counter()
-        try:
-            return original_table(self)
-        finally:
-            if record is not None and fresh:
-                record.table_build_s += time.perf_counter() - started
-
-    aws._PerThreadTable._table = table  # type: ignore[method-assign]
     step_runner.handle = handle  # type: ignore[assignment]
     workflow_runs.trigger_event = trigger_event  # type: ignore[assignment]
     proxy.send = send  # type: ignore[assignment]
     setattr(BaseClient, "_make_api_call", api_call)  # noqa: B010
 
     def restore() -> None:
-        aws._PerThreadTable._table = original_table  # type: ignore[method-assign]
         step_runner.handle = original_handle  # type: ignore[assignment]
         workflow_runs.trigger_event = original_trigger  # type: ignore[assignment]
         proxy.send = original_send  # type: ignore[assignment]
@@ -371,8 +353,7 @@ def measure_runner_and_latency(bench: Bench, probe: RunnerProbe, runs: int) -> d
     triggers = [inv for inv in probe.invocations if inv.action == "trigger_event"]
     operations = sorted({op for inv in triggers for op in inv.aws_by_operation})
     overhead = [inv.handler_s - inv.upstream_s for inv in steps]
-    warm = [inv.handler_s - inv.upstream_s - inv.table_build_s for inv in steps]
-    outside_aws = [inv.handler_s - inv.upstream_s - inv.aws_s - inv.table_build_s for inv in steps]
+    outside_aws = [inv.handler_s - inv.upstream_s - inv.aws_s for inv in steps]
     return {
         "runs": runs,
         "latency": {
@@ -386,10 +367,7 @@ def measure_runner_and_latency(bench: Bench, probe: RunnerProbe, runs: int) -> d
             "handler": _summary_ms([inv.handler_s for inv in steps]),
             "upstream": _summary_ms([inv.upstream_s for inv in steps]),
             "overhead_excluding_upstream": _summary_ms(overhead),
-            "table_build": _summary_ms([inv.table_build_s for inv in steps]),
-            "steps_building_a_table": sum(1 for inv in steps if inv.table_build_s > 0),
-            "overhead_excluding_upstream_warm_thread": _summary_ms(warm),
-            "overhead_excluding_upstream_aws_and_table_build": _summary_ms(outside_aws),
+            "overhead_excluding_upstream_and_aws": _summary_ms(outside_aws),
             "aws_calls_per_step": statistics.fmean(inv.aws_calls for inv in steps),
             "aws_time": _summary_ms([inv.aws_s for inv in steps]),
             "aws_calls_per_step_by_operation": _calls_by_operation(steps),
@@ -695,10 +673,8 @@ def print_report(result: dict[str, Any]) -> None:
     row(f"runner per request step ({runner['steps']} steps), handler", runner["handler"])
     row("  of which the upstream call", runner["upstream"])
     row("  overhead excluding upstream", runner["overhead_excluding_upstream"])
-    row(f"  ... building the thread's Table ({runner['steps_building_a_table']} steps)", runner["table_build"])
-    row("  overhead excl. upstream, warm thread", runner["overhead_excluding_upstream_warm_thread"])
     row(f"  ... of which AWS calls ({runner['aws_calls_per_step']:.1f}/step, moto)", runner["aws_time"])
-    row("  overhead excl. upstream, AWS calls, Table", runner["overhead_excluding_upstream_aws_and_table_build"])
+    row("  overhead excl. upstream and AWS calls", runner["overhead_excluding_upstream_and_aws"])
     row("event sent -> 201", lat["event_to_201"])
     use_case = seq["event_use_case"]
     row(f"  of which the trigger use case ({use_case['aws_calls']:.1f} AWS calls)", use_case["time"])

@@ -10,11 +10,10 @@ import random
 import secrets
 import threading
 import time
-import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -116,8 +115,8 @@ def test_callback_sees_a_deactivation_made_by_another_container(
 
 # --- Concurrent callbacks -------------------------------------------------------------------
 #
-# Each racing callback runs in its own thread with its own ports over its own table resource
-# (boto3 resources are not thread-safe). Every DynamoDB request passes a scheduler that lets
+# Each racing callback runs in its own thread with its own ports over its own gated table.
+# Every DynamoDB request passes a scheduler that lets
 # one thread at a time issue one request, once every live thread waits at it. So each request
 # is atomic, as DynamoDB's are, and the order of the racers' requests is the scheduler's:
 #
@@ -220,7 +219,7 @@ def random_schedules(names: list[str]) -> Iterator[Scheduler]:
 
 
 class GatedTable:
-    """A table resource whose requests wait for the scheduler; optionally fails credential writes."""
+    """A table whose requests wait for the scheduler; optionally fails credential writes."""
 
     def __init__(self, table: Any, name: str) -> None:
         self._table = table
@@ -228,7 +227,6 @@ class GatedTable:
         self.thread = name
         self.scheduler: Scheduler | None = None
         self.fail_credential_writes = False
-        self.meta = types.SimpleNamespace(client=_GatedClient(table.meta.client, self))
 
     def gate(self, call: str, params: dict[str, Any]) -> None:
         if self.scheduler is not None:
@@ -249,16 +247,6 @@ class GatedTable:
         return call
 
 
-class _GatedClient:
-    def __init__(self, client: Any, table: GatedTable) -> None:
-        self._client = client
-        self._table = table
-
-    def transact_write_items(self, **params: Any) -> Any:
-        self._table.gate("transact_write_items", params)
-        return self._client.transact_write_items(**params)
-
-
 def _touched(params: dict[str, Any]) -> str:
     """The sort keys a request addresses, for the trace and the fault injection."""
     found: list[str] = []
@@ -274,6 +262,7 @@ class Racer:
     """One racing thread's ports and callback configuration cache."""
 
     def __init__(self, name: str) -> None:
+        from chalicelib.adapters import aws
         from chalicelib.adapters.connections import (
             ConnectSessionRepository,
             CredentialRepository,
@@ -286,7 +275,7 @@ class Racer:
         from chalicelib.wiring import get_services
 
         services = get_services()
-        self.table = GatedTable(boto3.session.Session().resource("dynamodb").Table(services.settings.table_name), name)
+        self.table = GatedTable(aws.dynamodb_table(services.settings.table_name), name)
         self.ports = ConnectPorts(
             settings=services.settings,
             secrets=services.secrets,
@@ -570,18 +559,22 @@ class _ConflictingClient:
             raise ClientError({**error, "CancellationReasons": reasons}, "TransactWriteItems")
         return self._client.transact_write_items(**params)
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
 
 @pytest.mark.parametrize("conflicts", [1, 3, 4])
 def test_a_transaction_conflict_is_retried_a_few_times(aws_env: None, conflicts: int) -> None:
+    from chalicelib.adapters import aws
     from chalicelib.adapters.connections import TRANSACTION_ATTEMPTS, CredentialRepository
+    from chalicelib.adapters.dynamo import Table
     from chalicelib.domain.errors import UpstreamError
     from chalicelib.domain.models import Credential
     from chalicelib.wiring import get_services
 
     services = get_services()
-    table = GatedTable(boto3.session.Session().resource("dynamodb").Table(services.settings.table_name), "only")
-    client = _ConflictingClient(table.meta.client._client, conflicts)
-    table.meta.client = client
+    client = _ConflictingClient(aws.dynamodb(), conflicts)
+    table = Table(services.settings.table_name, lambda: cast(Any, client))
     slept: list[float] = []
     repository = CredentialRepository(table, services.encryptor, sleep=slept.append)
     credential = Credential("p", "u", "c", "wordpress", "VALID", "1", {}, (), True, "t0", "t0")

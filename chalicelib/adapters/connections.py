@@ -28,16 +28,20 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
-from boto3.dynamodb.conditions import Attr, ConditionBase
-from boto3.dynamodb.conditions import Key as KeyCondition
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters import keys
-from chalicelib.adapters.dynamo import is_condition_failure, storage_error
+from chalicelib.adapters.dynamo import Table, is_condition_failure, storage_error
 from chalicelib.adapters.encryption import Encryptor
-from chalicelib.adapters.repositories import SEALED_ATTRIBUTE, SEALED_PROJECT_ATTRIBUTE, SEALED_RECORD_ATTRIBUTE
+from chalicelib.adapters.repositories import (
+    EXISTING_ITEM,
+    NEW_ITEM,
+    SEALED_ATTRIBUTE,
+    SEALED_PROJECT_ATTRIBUTE,
+    SEALED_RECORD_ATTRIBUTE,
+)
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound
 from chalicelib.domain.models import (
     SESSION_COMPLETE,
@@ -46,9 +50,6 @@ from chalicelib.domain.models import (
     Credential,
     OAuthState,
 )
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.service_resource import Table
 
 # Attempts of a transaction that conflicts with another on the same items, and of a seat
 # change whose seat another write changed between read and write.
@@ -200,9 +201,9 @@ class CredentialRepository:
             self._table.update_item(
                 Key=keys.credential(credential.project_id, credential.user_id, credential.id).as_item(),
                 UpdateExpression="SET #s = :s, updatedAt = :t",
-                ConditionExpression=Attr(keys.PK).exists() & Attr(SEALED_ATTRIBUTE).eq(stored.sealed),
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":s": status, ":t": now},
+                ConditionExpression=f"{EXISTING_ITEM} AND #sealed = :sealed",
+                ExpressionAttributeNames={"#s": "status", "#sealed": SEALED_ATTRIBUTE},
+                ExpressionAttributeValues={":s": status, ":t": now, ":sealed": stored.sealed},
             )
         except ClientError as exc:
             if is_condition_failure(exc):
@@ -286,10 +287,9 @@ class CredentialRepository:
     def _transact(self, ops: list[tuple[str, dict[str, Any]]]) -> None:
         """Run labelled operations as one transaction; `_Cancelled` names the labels whose
         condition failed. Conflicts with another transaction on the same items are retried."""
-        client = self._table.meta.client
         for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
             try:
-                client.transact_write_items(TransactItems=cast(Any, [op for _, op in ops]))
+                self._table.transact_write_items(TransactItems=[op for _, op in ops])
                 return
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
@@ -311,8 +311,11 @@ class CredentialRepository:
         Strongly consistent, so a call right after connecting sees the new credential."""
         try:
             page = self._table.query(
-                KeyConditionExpression=KeyCondition(keys.PK).eq(keys.user_partition(project_id, user_id))
-                & KeyCondition(keys.SK).begins_with(keys.CREDENTIAL_PREFIX),
+                KeyConditionExpression=f"{keys.PK} = :pk AND begins_with({keys.SK}, :prefix)",
+                ExpressionAttributeValues={
+                    ":pk": keys.user_partition(project_id, user_id),
+                    ":prefix": keys.CREDENTIAL_PREFIX,
+                },
                 ConsistentRead=True,
             )
         except ClientError as exc:
@@ -321,7 +324,7 @@ class CredentialRepository:
 
     def _get_item(self, project_id: str, user_id: str, credential_id: str) -> dict[str, Any]:
         try:
-            item = self._table.get_item(
+            item: dict[str, Any] | None = self._table.get_item(
                 Key=keys.credential(project_id, user_id, credential_id).as_item(), ConsistentRead=True
             ).get("Item")
         except ClientError as exc:
@@ -418,9 +421,10 @@ class ConnectSessionRepository:
         values: dict[str, Any],
         reported: str | None = None,
     ) -> None:
-        condition: ConditionBase = Attr(keys.PK).exists()
+        condition = EXISTING_ITEM
         if reported is not None:
-            condition = condition & Attr("credentialId").eq(reported)
+            condition += " AND credentialId = :reported"
+            values = {**values, ":reported": reported}
         try:
             self._table.update_item(
                 Key=keys.connect_session(project_id, user_id, session_id).as_item(),
@@ -453,7 +457,7 @@ class OAuthStateRepository:
         if state.code_verifier is not None:
             item["codeVerifier"] = state.code_verifier
         try:
-            self._table.put_item(Item=item, ConditionExpression=Attr(keys.PK).not_exists())
+            self._table.put_item(Item=item, ConditionExpression=NEW_ITEM)
         except ClientError as exc:
             raise storage_error(exc) from None
 
@@ -462,7 +466,7 @@ class OAuthStateRepository:
         try:
             result = self._table.delete_item(
                 Key=keys.oauth_state(project_id, state_hash).as_item(),
-                ConditionExpression=Attr(keys.PK).exists(),
+                ConditionExpression=EXISTING_ITEM,
                 ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
@@ -548,7 +552,7 @@ class _Cancelled(Exception):
 
 
 def _op(kind: str, table_name: str, key: keys.Key, **fields: Any) -> dict[str, Any]:
-    """One TransactWriteItems entry. The table resource's client takes plain Python values."""
+    """One TransactWriteItems entry, with plain Python values (`Table` converts them)."""
     return {kind: {"TableName": table_name, "Key": key.as_item(), **fields}}
 
 

@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from boto3.dynamodb.conditions import Attr
-from boto3.dynamodb.conditions import Key as KeyCondition
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters import keys
-from chalicelib.adapters.dynamo import decode_cursor, encode_cursor, is_condition_failure, query_all, storage_error
+from chalicelib.adapters.dynamo import (
+    Table,
+    decode_cursor,
+    encode_cursor,
+    is_condition_failure,
+    query_all,
+    storage_error,
+)
 from chalicelib.domain.errors import BadRequest, Conflict, NotFound
 from chalicelib.domain.models import EndUser, IntegrationSettings, Project, ProjectConfig, SigningKey
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.service_resource import Table
 
 SEALED_ATTRIBUTE = "sealed"
 SEALED_PROJECT_ATTRIBUTE = "projectId"
 SEALED_RECORD_ATTRIBUTE = "sealedRecordId"
+# Conditions of a write that creates an item, or changes one that must exist.
+NEW_ITEM = f"attribute_not_exists({keys.PK})"
+EXISTING_ITEM = f"attribute_exists({keys.PK})"
 
 
 class ProjectRepository:
@@ -41,7 +46,7 @@ class ProjectRepository:
             "createdAt": project.created_at,
         }
         try:
-            self._table.put_item(Item=item, ConditionExpression=Attr(keys.PK).not_exists())
+            self._table.put_item(Item=item, ConditionExpression=NEW_ITEM)
         except ClientError as exc:
             if is_condition_failure(exc):
                 raise Conflict("A project with this id already exists.", code="project_exists") from None
@@ -52,7 +57,8 @@ class ProjectRepository:
         projects: list[Project] = []
         kwargs: dict[str, Any] = {
             "IndexName": keys.GSI1,
-            "KeyConditionExpression": KeyCondition(keys.GSI1PK).eq(keys.ALL_PROJECTS),
+            "KeyConditionExpression": f"{keys.GSI1PK} = :p",
+            "ExpressionAttributeValues": {":p": keys.ALL_PROJECTS},
         }
         while True:
             page = self._table.query(**kwargs)
@@ -65,7 +71,8 @@ class ProjectRepository:
         """The project with its keys and integration settings (one Query), or None."""
         items = query_all(
             self._table,
-            KeyConditionExpression=KeyCondition(keys.PK).eq(keys.project_partition(project_id)),
+            KeyConditionExpression=f"{keys.PK} = :p",
+            ExpressionAttributeValues={":p": keys.project_partition(project_id)},
             ConsistentRead=True,
         )
         project: Project | None = None
@@ -94,7 +101,7 @@ class ProjectRepository:
             self._table.update_item(
                 Key=keys.project(project_id).as_item(),
                 UpdateExpression="SET secretKeyHash = :h, secretKeyRotatedAt = :t",
-                ConditionExpression=Attr(keys.PK).exists(),
+                ConditionExpression=EXISTING_ITEM,
                 ExpressionAttributeValues={":h": secret_key_hash, ":t": now},
             )
         except ClientError as exc:
@@ -108,7 +115,7 @@ class ProjectRepository:
             self._table.update_item(
                 Key=keys.project(project_id).as_item(),
                 UpdateExpression="SET requireTokenAudience = :r, tokenPolicyUpdatedAt = :t",
-                ConditionExpression=Attr(keys.PK).exists(),
+                ConditionExpression=EXISTING_ITEM,
                 ExpressionAttributeValues={":r": required, ":t": now},
             )
         except ClientError as exc:
@@ -126,7 +133,7 @@ class ProjectRepository:
             "createdAt": key.created_at,
         }
         try:
-            self._table.put_item(Item=item, ConditionExpression=Attr(keys.PK).not_exists())
+            self._table.put_item(Item=item, ConditionExpression=NEW_ITEM)
         except ClientError as exc:
             if is_condition_failure(exc):
                 raise Conflict("This public key is already registered.", code="signing_key_exists") from None
@@ -135,9 +142,7 @@ class ProjectRepository:
     def delete_signing_key(self, project_id: str, kid: str) -> None:
         """Remove a registered key; an unknown kid is NotFound."""
         try:
-            self._table.delete_item(
-                Key=keys.signing_key(project_id, kid).as_item(), ConditionExpression=Attr(keys.PK).exists()
-            )
+            self._table.delete_item(Key=keys.signing_key(project_id, kid).as_item(), ConditionExpression=EXISTING_ITEM)
         except ClientError as exc:
             if is_condition_failure(exc):
                 raise NotFound("No signing key with this kid.", code="signing_key_not_found") from None
@@ -197,7 +202,7 @@ class UserRepository:
                 "lastSeenAt": now,
             }
             try:
-                self._table.put_item(Item=item, ConditionExpression=Attr(keys.PK).not_exists())
+                self._table.put_item(Item=item, ConditionExpression=NEW_ITEM)
             except ClientError as exc:
                 if not is_condition_failure(exc):
                     raise
@@ -213,8 +218,8 @@ class UserRepository:
             result = self._table.update_item(
                 Key=keys.user(project_id, user_id).as_item(),
                 UpdateExpression="SET lastSeenAt = :now",
-                ConditionExpression=Attr(keys.PK).exists() & Attr("lastSeenAt").lt(before),
-                ExpressionAttributeValues={":now": now},
+                ConditionExpression=f"{EXISTING_ITEM} AND lastSeenAt < :before",
+                ExpressionAttributeValues={":now": now, ":before": before},
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
@@ -237,7 +242,7 @@ class UserRepository:
             result = self._table.update_item(
                 Key=keys.user(project_id, user_id).as_item(),
                 UpdateExpression="SET metaJson = :m, lastSeenAt = :t",
-                ConditionExpression=Attr(keys.PK).exists(),
+                ConditionExpression=EXISTING_ITEM,
                 ExpressionAttributeValues={":m": json.dumps(meta, separators=(",", ":")), ":t": now},
                 ReturnValues="ALL_NEW",
             )
@@ -251,7 +256,8 @@ class UserRepository:
         """One page of the project's end users, newest first, and the next page's cursor."""
         kwargs: dict[str, Any] = {
             "IndexName": keys.GSI1,
-            "KeyConditionExpression": KeyCondition(keys.GSI1PK).eq(keys.users_index_partition(project_id)),
+            "KeyConditionExpression": f"{keys.GSI1PK} = :p",
+            "ExpressionAttributeValues": {":p": keys.users_index_partition(project_id)},
             "ScanIndexForward": False,
             "Limit": limit,
         }
@@ -280,7 +286,11 @@ class SealedItems:
 
     def scan(self) -> Iterator[dict[str, Any]]:
         """Every item that holds a sealed value."""
-        kwargs: dict[str, Any] = {"FilterExpression": Attr(SEALED_ATTRIBUTE).exists(), "ConsistentRead": True}
+        kwargs: dict[str, Any] = {
+            "FilterExpression": "attribute_exists(#s)",
+            "ExpressionAttributeNames": {"#s": SEALED_ATTRIBUTE},
+            "ConsistentRead": True,
+        }
         while True:
             try:
                 page = self._table.scan(**kwargs)
@@ -297,9 +307,9 @@ class SealedItems:
             self._table.update_item(
                 Key={keys.PK: item[keys.PK], keys.SK: item[keys.SK]},
                 UpdateExpression="SET #s = :new",
-                ConditionExpression=Attr(SEALED_ATTRIBUTE).eq(item[SEALED_ATTRIBUTE]),
+                ConditionExpression="#s = :old",
                 ExpressionAttributeNames={"#s": SEALED_ATTRIBUTE},
-                ExpressionAttributeValues={":new": new_sealed},
+                ExpressionAttributeValues={":old": item[SEALED_ATTRIBUTE], ":new": new_sealed},
             )
         except ClientError as exc:
             if is_condition_failure(exc):

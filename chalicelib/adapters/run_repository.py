@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from boto3.dynamodb.conditions import Attr
-from boto3.dynamodb.conditions import Key as KeyCondition
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters import keys
-from chalicelib.adapters.dynamo import decode_cursor, encode_cursor, is_condition_failure, query_all, storage_error
+from chalicelib.adapters.dynamo import (
+    Table,
+    decode_cursor,
+    encode_cursor,
+    is_condition_failure,
+    query_all,
+    storage_error,
+)
+from chalicelib.adapters.repositories import NEW_ITEM
 from chalicelib.domain.workflows.records import RunRecord, RunStatus, StepRecord
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.service_resource import Table
 
 # A step's input or output is kept whole up to this size (JSON text); beyond it the record keeps a
 # note instead, so one item stays far below DynamoDB's 400 KB item limit.
@@ -50,7 +53,7 @@ class RunRepository:
         if run.error is not None:
             item["error"] = _json_text(run.error)
         try:
-            self._table.put_item(Item=item, ConditionExpression=Attr(keys.PK).not_exists())
+            self._table.put_item(Item=item, ConditionExpression=NEW_ITEM)
         except ClientError as exc:
             raise storage_error(exc) from None
 
@@ -73,7 +76,8 @@ class RunRepository:
         """A run with its step records (in the order they started), or None."""
         items = query_all(
             self._table,
-            KeyConditionExpression=KeyCondition(keys.PK).eq(keys.run_partition(project_id, run_id)),
+            KeyConditionExpression=f"{keys.PK} = :pk",
+            ExpressionAttributeValues={":pk": keys.run_partition(project_id, run_id)},
             ConsistentRead=True,
         )
         run_item = next((item for item in items if item[keys.SK] == keys.RUN), None)
@@ -94,21 +98,21 @@ class RunRepository:
         status: str | None = None,
     ) -> tuple[list[RunRecord], str | None]:
         """Runs newest first, filtered; returns the page and the cursor of the next one."""
-        filters = [
-            Attr(name).eq(value)
+        filters = {
+            name: value
             for name, value in (("workflowId", workflow_id), ("userId", user_id), ("status", status))
             if value is not None
-        ]
+        }
         kwargs: dict[str, Any] = {
             "IndexName": keys.GSI1,
-            "KeyConditionExpression": KeyCondition(keys.GSI1PK).eq(keys.runs_index_partition(project_id)),
+            "KeyConditionExpression": f"{keys.GSI1PK} = :pk",
+            "ExpressionAttributeValues": {":pk": keys.runs_index_partition(project_id)},
             "ScanIndexForward": False,
         }
         if filters:
-            combined: Any = filters[0]
-            for extra in filters[1:]:
-                combined = combined & extra
-            kwargs["FilterExpression"] = combined
+            kwargs["FilterExpression"] = " AND ".join(f"#f{i} = :f{i}" for i in range(len(filters)))
+            kwargs["ExpressionAttributeNames"] = {f"#f{i}": name for i, name in enumerate(filters)}
+            kwargs["ExpressionAttributeValues"].update({f":f{i}": value for i, value in enumerate(filters.values())})
         start = decode_cursor(cursor, _CURSOR_KEYS)
         if start is not None:
             if start[keys.GSI1PK] != keys.runs_index_partition(project_id):

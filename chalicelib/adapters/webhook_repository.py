@@ -7,19 +7,15 @@ any sealed item): the newest has no `validUntil`; a replaced one keeps working u
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from boto3.dynamodb.conditions import Key as KeyCondition
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters import keys
-from chalicelib.adapters.dynamo import query_all, storage_error
+from chalicelib.adapters.dynamo import Table, query_all, storage_error
 from chalicelib.adapters.encryption import Encryptor
 from chalicelib.adapters.repositories import SEALED_ATTRIBUTE, SEALED_PROJECT_ATTRIBUTE, SEALED_RECORD_ATTRIBUTE
 from chalicelib.domain.errors import Conflict
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.service_resource import Table
 
 
 @dataclass(frozen=True)
@@ -53,8 +49,8 @@ class WebhookRepository:
         """The secrets that may sign a delivery now, newest first ([] for an unknown hook)."""
         items = query_all(
             self._table,
-            KeyConditionExpression=KeyCondition(keys.PK).eq(keys.webhook_partition(hook_id))
-            & KeyCondition(keys.SK).begins_with(keys.WEBHOOK_SECRET_PREFIX),
+            KeyConditionExpression=f"{keys.PK} = :pk AND begins_with({keys.SK}, :prefix)",
+            ExpressionAttributeValues={":pk": keys.webhook_partition(hook_id), ":prefix": keys.WEBHOOK_SECRET_PREFIX},
             ConsistentRead=True,
         )
         found = [self._open(hook_id, item) for item in items]
@@ -88,7 +84,7 @@ class WebhookRepository:
             },
         ]
         try:
-            self._table.meta.client.transact_write_items(TransactItems=operations)
+            self._table.transact_write_items(TransactItems=operations)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
                 raise Conflict("The webhook secret changed meanwhile; rotate again.", code="webhook_conflict") from None
@@ -98,7 +94,8 @@ class WebhookRepository:
         """Remove every secret: the webhook URL stops working."""
         items = query_all(
             self._table,
-            KeyConditionExpression=KeyCondition(keys.PK).eq(keys.webhook_partition(hook_id)),
+            KeyConditionExpression=f"{keys.PK} = :pk",
+            ExpressionAttributeValues={":pk": keys.webhook_partition(hook_id)},
             ProjectionExpression="PK, SK",
             ConsistentRead=True,
         )

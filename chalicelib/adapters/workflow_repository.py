@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from boto3.dynamodb.conditions import Attr
-from boto3.dynamodb.conditions import Key as KeyCondition
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters import keys
-from chalicelib.adapters.dynamo import is_condition_failure, query_all, storage_error
+from chalicelib.adapters.dynamo import Table, is_condition_failure, query_all, storage_error
+from chalicelib.adapters.repositories import NEW_ITEM
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.workflows.records import DeployedWorkflow, UserWorkflowState
 
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.service_resource import Table
+# The items of one partition whose sort key starts with a prefix.
+PARTITION_PREFIX = f"{keys.PK} = :pk AND begins_with({keys.SK}, :prefix)"
 
 
 class WorkflowRepository:
@@ -38,10 +37,7 @@ class WorkflowRepository:
 
     def list_workflows(self, project_id: str) -> list[DeployedWorkflow]:
         """Every workflow of the project (current versions), by id."""
-        items = self._query(
-            KeyCondition(keys.PK).eq(keys.workflows_partition(project_id))
-            & KeyCondition(keys.SK).begins_with(keys.WORKFLOW_PREFIX)
-        )
+        items = self._query(keys.workflows_partition(project_id), keys.WORKFLOW_PREFIX)
         return [_deployed(project_id, item) for item in items]
 
     def latest_version_number(self, project_id: str, workflow_id: str) -> int:
@@ -49,8 +45,11 @@ class WorkflowRepository:
         even after the workflow is deleted and deployed again."""
         try:
             page = self._table.query(
-                KeyConditionExpression=KeyCondition(keys.PK).eq(keys.workflows_partition(project_id))
-                & KeyCondition(keys.SK).begins_with(keys.workflow_versions_prefix(workflow_id)),
+                KeyConditionExpression=PARTITION_PREFIX,
+                ExpressionAttributeValues={
+                    ":pk": keys.workflows_partition(project_id),
+                    ":prefix": keys.workflow_versions_prefix(workflow_id),
+                },
                 ScanIndexForward=False,
                 Limit=1,
                 ConsistentRead=True,
@@ -85,7 +84,7 @@ class WorkflowRepository:
         }
         if values:
             head_put["ExpressionAttributeValues"] = values
-        # Items in the resource layer's Python types: the table's client serialises them.
+        # Items as plain Python values: `Table` converts them.
         operations: list[Any] = [
             {
                 "Put": {
@@ -97,7 +96,7 @@ class WorkflowRepository:
             {"Put": head_put},
         ]
         try:
-            self._table.meta.client.transact_write_items(TransactItems=operations)
+            self._table.transact_write_items(TransactItems=operations)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
                 raise Conflict(
@@ -112,7 +111,8 @@ class WorkflowRepository:
         try:
             self._table.delete_item(
                 Key=keys.workflow(project_id, workflow_id).as_item(),
-                ConditionExpression=Attr("version").eq(version),
+                ConditionExpression="version = :version",
+                ExpressionAttributeValues={":version": version},
             )
         except ClientError as exc:
             if is_condition_failure(exc):
@@ -122,20 +122,14 @@ class WorkflowRepository:
 
     def versions(self, project_id: str, workflow_id: str) -> list[DeployedWorkflow]:
         """Every version ever deployed under this id, oldest first."""
-        items = self._query(
-            KeyCondition(keys.PK).eq(keys.workflows_partition(project_id))
-            & KeyCondition(keys.SK).begins_with(keys.workflow_versions_prefix(workflow_id))
-        )
+        items = self._query(keys.workflows_partition(project_id), keys.workflow_versions_prefix(workflow_id))
         return [_deployed(project_id, item) for item in items]
 
     # ---- per-user state ---------------------------------------------------------------------
 
     def user_states(self, project_id: str, user_id: str) -> dict[str, UserWorkflowState]:
         """The user's choices, by workflow id."""
-        items = self._query(
-            KeyCondition(keys.PK).eq(keys.user_partition(project_id, user_id))
-            & KeyCondition(keys.SK).begins_with(keys.USER_WORKFLOW_PREFIX)
-        )
+        items = self._query(keys.user_partition(project_id, user_id), keys.USER_WORKFLOW_PREFIX)
         states = [_user_state(item) for item in items]
         return {state.workflow_id: state for state in states}
 
@@ -190,7 +184,7 @@ class WorkflowRepository:
         if expires_at is not None:
             item[keys.TTL_ATTRIBUTE] = expires_at
         try:
-            self._table.put_item(Item=item, ConditionExpression=Attr(keys.PK).not_exists())
+            self._table.put_item(Item=item, ConditionExpression=NEW_ITEM)
         except ClientError as exc:
             if not is_condition_failure(exc):
                 raise storage_error(exc) from None
@@ -203,7 +197,8 @@ class WorkflowRepository:
         try:
             self._table.delete_item(
                 Key=keys.trigger_claim(project_id, user_id, workflow_id, claim_hash).as_item(),
-                ConditionExpression=Attr("runId").eq(run_id),
+                ConditionExpression="runId = :run",
+                ExpressionAttributeValues={":run": run_id},
             )
         except ClientError as exc:
             if not is_condition_failure(exc):
@@ -218,8 +213,13 @@ class WorkflowRepository:
             raise storage_error(exc) from None
         return item
 
-    def _query(self, condition: Any) -> list[dict[str, Any]]:
-        return query_all(self._table, KeyConditionExpression=condition, ConsistentRead=True)
+    def _query(self, partition: str, sort_prefix: str) -> list[dict[str, Any]]:
+        return query_all(
+            self._table,
+            KeyConditionExpression=PARTITION_PREFIX,
+            ExpressionAttributeValues={":pk": partition, ":prefix": sort_prefix},
+            ConsistentRead=True,
+        )
 
 
 def _attributes(workflow: DeployedWorkflow) -> dict[str, Any]:
