@@ -135,7 +135,8 @@ class Program:
                 info.bases = [b for b in (self._resolve_name(module, _dotted(base)) for base in info.node.bases) if b]
 
     def _client_services(self) -> set[str]:
-        """The botocore services the code builds clients or resources for (`.client("s3")`)."""
+        """The botocore services the code builds clients or resources for (`.client("s3")`,
+        botocore's `.create_client("s3")`)."""
         found = set()
         for module in self.modules.values():
             found |= _service_literals(module.tree)
@@ -447,7 +448,7 @@ def _service_literals(tree: ast.AST) -> set[str]:
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
-            and node.func.attr in ("client", "resource")
+            and node.func.attr in ("client", "resource", "create_client")
             and node.args
             and isinstance(node.args[0], ast.Constant)
             and isinstance(node.args[0].value, str)

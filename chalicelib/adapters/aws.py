@@ -6,7 +6,7 @@ which keeps Lambda cold starts short and lets tests (moto) patch botocore first.
 Clients come from one botocore session, not from boto3: `import boto3` alone costs ~150 ms of a
 cold start (it imports s3transfer), and the code needs nothing boto3 adds to botocore's clients.
 DynamoDB is used through its low-level client (`dynamo.Table` converts values). Clients are
-thread-safe and shared by every thread; only building one from the session is serialised.
+thread-safe and shared by every thread; building one from the session is serialised.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from chalicelib.adapters.dynamo import Table
 
-_lock = threading.RLock()  # re-entrant: a factory may ask for the shared session
+_lock = threading.RLock()  # re-entrant: a factory asks for the shared session
 _clients: dict[str, Any] = {}
 
 
@@ -39,9 +39,9 @@ def _get(name: str, factory: Any) -> Any:
 
 
 def _session() -> botocore.session.Session:
-    """The botocore session every client comes from (sessions are not thread-safe: callers
-    build from it under `_build_lock`). Region and credentials come from the environment, as
-    boto3's would."""
+    """The botocore session every client comes from. Region and credentials come from the
+    environment, as boto3's would. Sessions are not thread-safe: clients are built from it only
+    inside `_get`'s factories, which run under `_lock`."""
 
     def build() -> Any:
         import botocore.session
@@ -52,18 +52,9 @@ def _session() -> botocore.session.Session:
     return session
 
 
-_build_lock = threading.Lock()
-
-
-def _client(service: str, **kwargs: Any) -> Any:
-    session = _session()
-    with _build_lock:
-        return session.create_client(service, **kwargs)
-
-
 def dynamodb() -> DynamoDBClient:
     """The low-level DynamoDB client."""
-    client: DynamoDBClient = _get("dynamodb", lambda: _client("dynamodb"))
+    client: DynamoDBClient = _get("dynamodb", lambda: _session().create_client("dynamodb"))
     return client
 
 
@@ -81,31 +72,19 @@ def dynamodb_table(table_name: str) -> Table:
 
 def secretsmanager() -> SecretsManagerClient:
     """The Secrets Manager client."""
-
-    def build() -> Any:
-        return _client("secretsmanager")
-
-    client: SecretsManagerClient = _get("secretsmanager", build)
+    client: SecretsManagerClient = _get("secretsmanager", lambda: _session().create_client("secretsmanager"))
     return client
 
 
 def s3() -> S3Client:
     """The S3 client (large step outputs)."""
-
-    def build() -> Any:
-        return _client("s3")
-
-    client: S3Client = _get("s3", build)
+    client: S3Client = _get("s3", lambda: _session().create_client("s3"))
     return client
 
 
 def stepfunctions() -> SFNClient:
     """The Step Functions client."""
-
-    def build() -> Any:
-        return _client("stepfunctions")
-
-    client: SFNClient = _get("stepfunctions", build)
+    client: SFNClient = _get("stepfunctions", lambda: _session().create_client("stepfunctions"))
     return client
 
 
@@ -116,10 +95,8 @@ def stepfunctions_sync(read_timeout: float) -> SFNClient:
     def build() -> Any:
         from botocore.config import Config
 
-        return _client(
-            "stepfunctions",
-            config=Config(read_timeout=read_timeout, connect_timeout=3, retries={"total_max_attempts": 1}),
-        )
+        config = Config(read_timeout=read_timeout, connect_timeout=3, retries={"total_max_attempts": 1})
+        return _session().create_client("stepfunctions", config=config)
 
     client: SFNClient = _get(f"stepfunctions-sync:{read_timeout}", build)
     return client
@@ -127,20 +104,12 @@ def stepfunctions_sync(read_timeout: float) -> SFNClient:
 
 def scheduler() -> Any:
     """The EventBridge Scheduler client."""
-
-    def build() -> Any:
-        return _client("scheduler")
-
-    return _get("scheduler", build)
+    return _get("scheduler", lambda: _session().create_client("scheduler"))
 
 
 def lambda_client() -> Any:
     """The Lambda client (the schedule dispatcher hands the rest of a long tick to itself)."""
-
-    def build() -> Any:
-        return _client("lambda")
-
-    return _get("lambda", build)
+    return _get("lambda", lambda: _session().create_client("lambda"))
 
 
 def reset_clients() -> None:
