@@ -625,6 +625,21 @@ def test_nested_fan_outs_pass_outside_steps_down_and_read_them_from_outer_steps(
     inner = inner_states["inner"]
     assert inner["ItemsPath"] == "$.steps.inner.items"
     assert inner["ItemSelector"]["outerSteps"] == {"a.$": "$.outerSteps.a", "b.$": "$.steps.b"}
+    # Each iteration knows the ones around it, so its step records get keys of their own.
+    assert "within" not in outer["ItemSelector"]
+    assert inner["ItemSelector"]["within"] == {"index.$": "$.index"}
+    assert asl_problems(machine.definition) == []
+
+
+def test_a_third_level_fan_out_carries_the_whole_chain_of_outer_iterations() -> None:
+    def fan(step_id: str, steps: list[Any]) -> dict[str, Any]:
+        return {"id": step_id, "type": "fan_out", "over": "{{ trigger.payload.list }}", "steps": steps}
+
+    machine = compiled([fan("one", [fan("two", [fan("three", [get("leaf")])])])])
+    two = machine.definition["States"]["one"]["ItemProcessor"]["States"]["two"]
+    three = two["ItemProcessor"]["States"]["three"]
+    assert two["ItemSelector"]["within"] == {"index.$": "$.index"}
+    assert three["ItemSelector"]["within"] == {"index.$": "$.index", "within.$": "$.within"}
     assert asl_problems(machine.definition) == []
 
 

@@ -205,9 +205,10 @@ def run(project_id: str, run_id: str) -> Key:
     return Key(run_partition(project_id, run_id), RUN)
 
 
-def step_record(project_id: str, run_id: str, step_id: str, index: int | None) -> Key:
-    """Key of one step's record in a run (`index` for each iteration inside a fan_out)."""
-    suffix = "" if index is None else f"#{index:08d}"
+def step_record(project_id: str, run_id: str, step_id: str, position: tuple[int, ...] = ()) -> Key:
+    """Key of one step's record in a run; `position` holds the iteration index of each fan_out
+    around the step, outermost first (empty outside any fan_out)."""
+    suffix = "".join(f"#{index:08d}" for index in position)
     return Key(run_partition(project_id, run_id), f"{STEP_PREFIX}{step_id}{suffix}")
 
 

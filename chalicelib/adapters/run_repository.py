@@ -84,7 +84,7 @@ class RunRepository:
         if run_item is None:
             return None
         steps = [_step(item) for item in items if str(item[keys.SK]).startswith(keys.STEP_PREFIX)]
-        steps.sort(key=lambda step: (step.started_at, step.step_id, -1 if step.index is None else step.index))
+        steps.sort(key=lambda step: (step.started_at, step.step_id, step.position))
         return _run(project_id, run_item), steps
 
     def list_runs(
@@ -144,7 +144,7 @@ class RunRepository:
     def put_step(self, project_id: str, run_id: str, step: StepRecord, expires_at: int) -> None:
         """Write (or overwrite, attempt by attempt) one step's record."""
         item: dict[str, Any] = {
-            **keys.step_record(project_id, run_id, step.step_id, step.index).as_item(),
+            **keys.step_record(project_id, run_id, step.step_id, step.position).as_item(),
             keys.TTL_ATTRIBUTE: expires_at,
             "stepId": step.step_id,
             "status": step.status,
@@ -155,6 +155,8 @@ class RunRepository:
         }
         if step.index is not None:
             item["index"] = step.index
+        if step.outer:
+            item["outer"] = list(step.outer)
         if step.error is not None:
             item["error"] = _json_text(step.error)
         if step.ended_at is not None:
@@ -166,11 +168,12 @@ class RunRepository:
         except ClientError as exc:
             raise storage_error(exc) from None
 
-    def get_step(self, project_id: str, run_id: str, step_id: str, index: int | None) -> StepRecord | None:
-        """One step's record, or None before its first attempt."""
+    def get_step(self, project_id: str, run_id: str, step_id: str, position: tuple[int, ...]) -> StepRecord | None:
+        """One step's record (at `position` in the fan_outs around it), or None before its first
+        attempt."""
         try:
             item = self._table.get_item(
-                Key=keys.step_record(project_id, run_id, step_id, index).as_item(), ConsistentRead=True
+                Key=keys.step_record(project_id, run_id, step_id, position).as_item(), ConsistentRead=True
             ).get("Item")
         except ClientError as exc:
             raise storage_error(exc) from None
@@ -232,6 +235,7 @@ def _step(item: dict[str, Any]) -> StepRecord:
     return StepRecord(
         step_id=str(item["stepId"]),
         index=int(item["index"]) if item.get("index") is not None else None,
+        outer=tuple(int(index) for index in item.get("outer") or ()),
         status=item["status"],
         attempts=int(item["attempts"]),
         input=json.loads(str(item["input"])),

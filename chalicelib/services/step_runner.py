@@ -154,6 +154,21 @@ def handle(ports: RunnerPorts, event: dict[str, Any]) -> dict[str, Any]:
     raise TetherStepFailed(f"Unknown runner action {action!r} for step {event.get('stepId')!r}.")
 
 
+def _position(state: dict[str, Any]) -> tuple[int, ...]:
+    """Where the step runs in the fan_outs around it, outermost first (empty outside them).
+
+    A fan_out's iteration state holds its `index`, and inside a nested fan_out `within`: the
+    `{index, within}` of the iteration around it (the compiler's `ItemSelector` writes both)."""
+    if "item" not in state:
+        return ()
+    found: list[int] = []
+    level: Any = state
+    while isinstance(level, dict) and isinstance(level.get("index"), int):
+        found.append(level["index"])
+        level = level.get("within")
+    return tuple(reversed(found))
+
+
 def _run_step(
     ports: RunnerPorts,
     definition: WorkflowDefinition,
@@ -163,10 +178,11 @@ def _run_step(
     state: dict[str, Any],
     attempt: int,
 ) -> dict[str, Any]:
-    index = state.get("index") if "item" in state else None
+    position = _position(state)
+    index = position[-1] if position else None
     started_at = utc_now_iso()
     if attempt > 0:
-        earlier = ports.runs.get_step(project_id, run_id, step.id, index)
+        earlier = ports.runs.get_step(project_id, run_id, step.id, position)
         if earlier is not None:
             started_at = earlier.started_at
     expires_at = int(ports.clock()) + ports.settings.run_history_days * 24 * 3600
@@ -179,7 +195,17 @@ def _run_step(
             project_id,
             run_id,
             StepRecord(
-                step.id, index, status, attempt + 1, _redacted(resolved), output, error, started_at, ended, http_status
+                step.id,
+                index,
+                status,
+                attempt + 1,
+                _redacted(resolved),
+                output,
+                error,
+                started_at,
+                ended,
+                http_status,
+                outer=position[:-1],
             ),
             expires_at,
         )
@@ -203,7 +229,7 @@ def _run_step(
         record("FAILED", None, {"code": "internal_error", "message": f"Unexpected {type(exc).__name__}."}, None)
         raise
     if _json_size(output) > ports.settings.large_output_bytes:
-        suffix = "" if index is None else f"-{index}"
+        suffix = "".join(f"-{at}" for at in position)
         try:
             output = ports.outputs.put(f"runs/{project_id}/{run_id}/{step.id}{suffix}.json", output)
         except TetherError as error:

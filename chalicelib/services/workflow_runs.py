@@ -406,6 +406,7 @@ def run_view(run: RunRecord, steps: list[StepRecord] | None = None) -> dict[str,
             {
                 "id": step.step_id,
                 **({"index": step.index} if step.index is not None else {}),
+                **({"outerIndexes": list(step.outer)} if step.outer else {}),
                 "status": step.status,
                 "attempts": step.attempts,
                 "input": step.input,

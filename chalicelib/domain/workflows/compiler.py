@@ -176,6 +176,7 @@ class _Scope:
 
     in_map: bool
     local: frozenset[str] = field(default_factory=frozenset)
+    depth: int = 0  # how many fan_outs this scope is inside
 
     @staticmethod
     def top() -> _Scope:
@@ -478,7 +479,7 @@ class _Compiler:
         return step.id
 
     def fan_out(self, step: FanOutStep, states: dict[str, dict[str, Any]], after: str | None, scope: _Scope) -> str:
-        inner_scope = _Scope(in_map=True, local=_local_ids(step.steps))
+        inner_scope = _Scope(in_map=True, local=_local_ids(step.steps), depth=scope.depth + 1)
         done = f"{step.id}.Done"
         inner_states: dict[str, dict[str, Any]] = {}
         start = self.sequence(step.steps, inner_states, done, inner_scope)
@@ -510,6 +511,7 @@ class _Compiler:
                 "settings.$": "$.settings",
                 "steps": {},
                 "outerSteps": {f"{ref}.$": scope.step_path(ref) for ref in outside},
+                **_within(scope),
             },
             "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": start, "States": inner_states},
             "ResultSelector": {"output.$": "$"},
@@ -532,6 +534,18 @@ class _Compiler:
             state = {"Type": "Pass", "Result": {"status": step.status, "body": step.body}, "ResultPath": RESPONSE_PATH}
         states[step.id] = self.link(state, after)
         return step.id
+
+
+def _within(scope: _Scope) -> dict[str, Any]:
+    """Inside a fan_out, a nested fan_out's iterations carry the iteration they run in (`within`:
+    its `index`, and its own `within` deeper down), so step records of different outer
+    iterations never share a key."""
+    if not scope.in_map:
+        return {}
+    around: dict[str, Any] = {"index.$": "$.index"}
+    if scope.depth > 1:
+        around["within.$"] = "$.within"
+    return {"within": around}
 
 
 def _nested_ids(steps: tuple[Step, ...]) -> frozenset[str]:

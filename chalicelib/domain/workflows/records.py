@@ -80,7 +80,8 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class StepRecord:
-    """What one step did in a run (`index` is the iteration inside a fan_out)."""
+    """What one step did in a run (`index` is the iteration inside a fan_out; `outer` the
+    iterations of the fan_outs around that one, outermost first)."""
 
     step_id: str
     index: int | None
@@ -92,3 +93,9 @@ class StepRecord:
     started_at: str
     ended_at: str | None
     http_status: int | None = None
+    outer: tuple[int, ...] = ()
+
+    @property
+    def position(self) -> tuple[int, ...]:
+        """Where in the fan_outs this record sits: `outer` then `index` (empty outside them)."""
+        return () if self.index is None else (*self.outer, self.index)
