@@ -506,6 +506,39 @@ def test_a_disconnect_racing_a_connect_never_strands_a_seat(
             assert_seats_consistent(setup, project.id, [user_id])
 
 
+def test_two_disconnects_of_one_credential_at_once_delete_it_once(
+    project: ProjectHandle, sandbox: WordPressSandbox, roomy_cap: None
+) -> None:
+    from chalicelib.domain.errors import NotFound
+    from chalicelib.services.credentials import delete_credential
+
+    setup, racers = Racer("setup"), [Racer("first"), Racer("second")]
+    account = sandbox.state.all_users()[0].username
+    for n, scheduler in enumerate(one_preemption_schedules([r.table.thread for r in racers])):
+        with replay(scheduler):
+            user_id = f"twice-{n}"
+            attempt = begin(setup, project.id, user_id, sandbox, account)
+            assert callback_job(attempt)(setup).status == 200
+            [stored] = stored_ids(setup, project.id, user_id)
+
+            def disconnect(racer: Racer, user_id: str = user_id, stored: str = stored) -> Any:
+                return delete_credential(racer.ports.credentials, project.id, user_id, stored)
+
+            outcomes = race(racers, [disconnect, disconnect], scheduler)
+            # Whether the second reads before or after the first deletes: one delete, one 404.
+            [deleted] = [o for o in outcomes if not isinstance(o, Exception)]
+            [refused] = [o for o in outcomes if isinstance(o, Exception)]
+            assert deleted.id == stored
+            assert isinstance(refused, NotFound), outcomes
+            assert (refused.status, refused.code, refused.message) == (
+                404,
+                "credential_not_found",
+                "No such credential.",
+            )
+            assert stored_ids(setup, project.id, user_id) == set()
+            assert_seats_consistent(setup, project.id, [user_id])
+
+
 def test_a_failed_save_racing_a_connect_never_strands_a_seat(
     project: ProjectHandle, sandbox: WordPressSandbox, roomy_cap: None
 ) -> None:

@@ -87,6 +87,22 @@ def test_an_explicit_rejection_marks_the_credential_invalid(
     assert status_of(api, project, credential_id) == "INVALID"
 
 
+def test_a_verdict_that_changes_the_status_moves_date_updated(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    credential_id = connect_flow.connect(api, project, sandbox, "alice")
+    path = f"/projects/{project.id}/sdk/credentials/{credential_id}"
+    connected = api.call("GET", path, token=project.token("alice")).json["dateUpdated"]
+    sandbox.state.fail_next(TOKEN_INFO, 401, {"error": "invalid_token"})
+    checked = check(api, project, credential_id)
+    assert checked.json["status"] == "INVALID"
+    stored = api.call("GET", path, token=project.token("alice")).json
+    # Stored with the verdict, not only answered: a later read shows the check's time.
+    assert (stored["status"], stored["dateUpdated"]) == ("INVALID", checked.json["dateUpdated"])
+    assert stored["dateUpdated"] > connected
+    assert stored["dateCreated"] == checked.json["dateCreated"] <= connected
+
+
 def test_a_healthy_token_is_valid(api: Api, project: ProjectHandle, sandbox: WordPressSandbox) -> None:
     credential_id = connect_flow.connect(api, project, sandbox, "alice")
     checked = check(api, project, credential_id)

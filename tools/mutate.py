@@ -68,6 +68,8 @@ TARGETS = {
             "tests/test_encryption.py",
             "tests/test_key_rotation.py",
             "tests/test_credential_health.py",
+            # The only caller that names both an integration and a credential (X-Paragon-Credential).
+            "tests/test_proxy.py",
         ),
     ),
     "encryption": Target(
