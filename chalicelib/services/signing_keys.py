@@ -6,18 +6,22 @@ import base64
 import hashlib
 import json
 from functools import lru_cache
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.repositories import ProjectRepository
 from chalicelib.domain.clock import utc_now_iso
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.models import SigningKey
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+
+# cryptography's key classes are imported when a key is first parsed, not with the module (see
+# `user_tokens.verify_user_token`: only user-token checks and key registration need them).
 MIN_RSA_BITS = 2048
 MAX_PEM_CHARS = 16 * 1024
-PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 
 
 def _b64url_uint(value: int) -> str:
@@ -31,6 +35,8 @@ def _b64url_fixed(value: int, size: int) -> str:
 
 def jwk_thumbprint(key: PublicKey) -> str:
     """The RFC 7638 SHA-256 JWK thumbprint of a public key, used as its `kid`."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     if isinstance(key, rsa.RSAPublicKey):
         numbers = key.public_numbers()
         members = {"e": _b64url_uint(numbers.e), "kty": "RSA", "n": _b64url_uint(numbers.n)}
@@ -46,6 +52,9 @@ def load_public_key(pem: str) -> PublicKey:
     """Parse a PEM public key and check it is RSA >= 2048 bits or EC P-256."""
     if len(pem) > MAX_PEM_CHARS:
         raise BadRequest("publicKeyPem is too long.", code="invalid_public_key")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     try:
         key = serialization.load_pem_public_key(pem.encode("utf-8"))
     except (ValueError, TypeError, UnicodeEncodeError):
@@ -64,6 +73,9 @@ def load_public_key(pem: str) -> PublicKey:
 
 def register_signing_key(projects: ProjectRepository, project_id: str, public_key_pem: str) -> SigningKey:
     """Validate and store a public key; its `kid` is the key's JWK thumbprint."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = load_public_key(public_key_pem)
     normalised = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode(
         "ascii"

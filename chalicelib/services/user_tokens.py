@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-
 from chalicelib.domain.errors import Unauthorized
 from chalicelib.domain.models import ProjectConfig, SigningKey
 from chalicelib.domain.validation import has_control_characters, has_unpaired_surrogate
@@ -50,6 +48,11 @@ def verify_user_token(config: ProjectConfig, token: str, rules: TokenRules, now:
     if not token.isascii():
         # A JWT is base64url and dots; anything else (a lone surrogate included) is not one.
         raise Unauthorized("The user token is not a well-formed JWT.", code="invalid_token")
+    # Imported here, not with the module: PyJWT and the parts of cryptography it loads cost
+    # ~40 ms, and `app` is also the step runner's and the schedule dispatcher's entry point,
+    # which never verify a user token (nor do the admin, webhook and OAuth callback routes).
+    import jwt
+
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError:
