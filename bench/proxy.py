@@ -83,11 +83,13 @@ class AwsCallCounter:
 
 
 def _app_call_site() -> str:
-    """The innermost frame in the app's code (chalicelib/ or app.py), as `path:line (function)`."""
+    """The innermost frame in the app's code (chalicelib/ or app.py, AWS plumbing skipped), as
+    `path:line (function)`."""
     frame = sys._getframe(2)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if ("/chalicelib/" in filename and not filename.endswith("/adapters/aws.py")) or filename.endswith("/app.py"):
+        plumbing = filename.endswith(("/adapters/aws.py", "/adapters/dynamo.py"))  # the repository is the caller
+        if ("/chalicelib/" in filename and not plumbing) or filename.endswith("/app.py"):
             relative = os.path.relpath(filename, REPO_ROOT)
             return f"{relative}:{frame.f_lineno} ({frame.f_code.co_name})"
         frame = frame.f_back  # type: ignore[assignment]
