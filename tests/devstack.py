@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any, Self
 
 TETHER = Path(sys.executable).with_name("tether")
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 90.0  # a limit, not a measure: imports alone take 30 s on a saturated 2-core machine
 STOP_TIMEOUT_S = 10.0
 POLL_INTERVAL_S = 0.1
 
