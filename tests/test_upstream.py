@@ -432,6 +432,22 @@ def test_a_body_that_is_not_the_coding_it_names_is_a_bad_response(case: str) -> 
     assert raised.value.message == "The provider's compressed response could not be decoded."
 
 
+@pytest.mark.parametrize(
+    ("coding", "body"),
+    [
+        ("gzip, gzip", gzipped(gzipped(PAYLOAD))),
+        ("deflate, gzip", gzipped(_deflated(PAYLOAD, zlib.MAX_WBITS))),
+        ("gzip, identity, gzip", gzipped(gzipped(PAYLOAD))),
+    ],
+)
+def test_more_than_one_content_coding_is_refused(coding: str, body: bytes) -> None:
+    fake = FakeClock()
+    answer = respond(200, body, [("Content-Encoding", coding)])
+    with FaultServer(answer) as server, pytest.raises(UpstreamBadResponse) as raised:
+        send(request(server, "POST"), fake.at + 20, 10_000, clock=fake.clock)
+    assert raised.value.message == "The provider answered with a content encoding that was not asked for."
+
+
 @pytest.mark.parametrize("coding", ["gzip", "deflate"])
 def test_an_empty_body_labelled_compressed_is_empty(coding: str) -> None:
     fake = FakeClock()

@@ -170,6 +170,19 @@ EQUIVALENT = {
     "chalicelib.adapters.upstream.x__read_body__mutmut_15": (
         "decode_content=None: urllib3 then uses the response's own setting, which requests sets to False"
     ),
+    **{
+        f"chalicelib.adapters.upstream.x__read_response__mutmut_{n}": (
+            "Content-Encoding's name in another case: requests' response headers are a case-insensitive dict"
+        )
+        for n in (17, 18)
+    },
+    **{
+        f"chalicelib.adapters.upstream.x__read_response__mutmut_{n}": (
+            "the attempts or throttled field of one attempt's answer: send builds its own UpstreamResponse with"
+            " its attempt count and its own throttled verdict, and never reads these two"
+        )
+        for n in (68, 69)
+    },
     "chalicelib.adapters.upstream.x__read_body__mutmut_17": (
         "decode_content left out: urllib3 then uses the response's own setting, which requests sets to False"
     ),
