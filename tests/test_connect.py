@@ -548,6 +548,51 @@ def _assert_start_failure_is_reported(api: Api, project: ProjectHandle, user_id:
     assert "Set-Cookie" not in popup.headers
 
 
+def test_the_failed_id_of_a_session_that_has_not_failed_is_a_404(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    attempt = connect_flow.start(api, project, sandbox, "alice")
+    path = f"/projects/{project.id}/sdk/credentials/failed-{attempt.session_id}"
+    pending = api.call("GET", path, token=attempt.token)
+    assert_refused(pending, status=404, code="credential_not_found", message="No such credential.")
+
+
+def test_an_unknown_integration_name_is_stored_on_the_failed_session_cut_to_64_characters(
+    api: Api, project: ProjectHandle
+) -> None:
+    token = project.token("alice")
+    name = "n" * 100
+    path = f"/v2/projects/{project.id}/sdk/actions/build-oauth?action={name}&oauthMetaKeyId=long-name"
+    assert_refused(api.call("GET", path, token=token), status=404, code="unknown_integration")
+    polled = api.call("GET", f"/projects/{project.id}/sdk/actions/session-id/long-name", token=token).json
+    assert (polled["status"], polled["error"]["code"]) == ("ERROR", "unknown_integration")
+    items = boto3.resource("dynamodb").Table("tether-test").scan()["Items"]
+    [stored] = [item for item in items if item["SK"] == "SESSION#long-name"]
+    assert stored["integrationType"] == name[:64]
+
+
+def test_a_start_failure_that_cannot_be_recorded_is_still_answered_and_logged(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    from chalicelib.domain.errors import TetherError
+    from chalicelib.wiring import get_services
+
+    body = {"clientId": None, "scopes": [], "active": False}
+    stored = api.call("PUT", f"/projects/{project.id}/integrations/wordpress", headers=project.admin, body=body)
+    assert stored.status == 200, stored.body
+
+    def unavailable(*args: Any, **kwargs: Any) -> None:
+        raise TetherError("The data store is unavailable.")
+
+    monkeypatch.setattr(get_services().sessions, "put", unavailable)
+    with caplog.at_level("WARNING", logger="tether.connect"):
+        refused = connect_flow.build_oauth(api, project, project.token("alice"), "not-recorded")
+    # The reason the connect cannot start, not the store's failure, is what the caller sees.
+    assert_refused(refused, status=403, code="integration_inactive")
+    logged = [r.getMessage() for r in caplog.records if r.name == "tether.connect"]
+    assert logged == ["could not record the failed start of connect session (integration_inactive)"]
+
+
 def test_no_oauth_client_is_reported_on_the_session_and_in_the_popup(api: Api, project: ProjectHandle) -> None:
     # No sandbox fixture: the deployment has no development keys and the project no client of its own.
     _assert_start_failure_is_reported(api, project, "alice", 409, "integration_not_configured")
