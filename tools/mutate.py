@@ -202,6 +202,10 @@ EQUIVALENT = {
         "the inflater may give one byte more (cap - size + 2): any output over the cap is refused whether it"
         " is cut at one byte over or two"
     ),
+    "chalicelib.services.connect.x_session_view__mutmut_6": (
+        "`and` -> `or` in the complete-session test: the store keeps a credential id on a session only with"
+        " the COMPLETE status (complete sets both, fail removes it, a new session has none)"
+    ),
     "chalicelib.adapters.encryption.x__new_key_id__mutmut_7": (
         "local time instead of UTC in a new key id: the same where the clock's zone is UTC (Lambda, the"
         " tests); elsewhere only the id's text differs, and ids are opaque names compared for equality"
@@ -233,6 +237,14 @@ ACCEPTED = {
         " stream either way; the fallback then inflates a mid-stream piece from scratch, which fails too (502,"
         " the same message) unless that piece happens to be a complete raw deflate stream of its own"
     ),
+    **{
+        f"chalicelib.services.connect.x_failed_session_error__mutmut_{n}": (
+            "the fallback text for a failed session without a message: every way a session fails stores its"
+            " error's message (complete_oauth's fail, read_session, _record_failed_start), and the messages"
+            " Tether raises are never empty; only a session item written by hand could lack one"
+        )
+        for n in (27, 28, 29)
+    },
     "chalicelib.adapters.upstream.x__caused_by__mutmut_8": (
         "`continue` -> `break` at a non-exception item: for the errors requests raises on a folded header the"
         " FoldedHeaderError is reached through __context__ links before any such item (the folded-header"
