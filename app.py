@@ -5,6 +5,7 @@ from chalicelib.api.application import ThreadSafeChalice
 from chalicelib.api.connect import connect
 from chalicelib.api.discovery import discovery
 from chalicelib.api.middleware import access_log, default_accept, refuse_misconfigured
+from chalicelib.api.portal import portal
 from chalicelib.api.proxy import expand_greedy_proxy, proxy
 from chalicelib.api.schedule_dispatcher import dispatch_schedule
 from chalicelib.api.sdk import sdk
@@ -25,7 +26,7 @@ app.event_adapters.append(expand_greedy_proxy)
 app.register_middleware(access_log, "http")
 app.register_middleware(refuse_misconfigured, "http")
 app.register_middleware(default_accept, "http")
-for blueprint in (admin, users, workflow_admin, webhooks, sdk, sdk_workflows, connect, proxy, discovery):
+for blueprint in (admin, users, workflow_admin, webhooks, sdk, sdk_workflows, connect, portal, proxy, discovery):
     app.register_blueprint(blueprint)
 # The workflow step runner: a Lambda of its own, invoked by the workflows' state machines.
 step_runner = app.lambda_function(name="step_runner")(run_step)

@@ -473,14 +473,6 @@ def test_admin_users_api(api: Api, make_project: Any, sandbox: WordPressSandbox)
     assert_refused(again, status=404)
 
 
-def test_connect_portal_placeholder_can_be_framed(api: Api) -> None:
-    page = api.call("GET", "/connect/ui?projectId=x")
-    assert page.status == 200
-    assert b"headless" in page.body
-    assert "X-Frame-Options" not in page.headers
-    assert "frame-ancestors *" in page.headers["Content-Security-Policy"]
-
-
 def test_a_failed_save_gives_the_dev_keys_seat_back(
     api: Api, project: ProjectHandle, sandbox: WordPressSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,7 +24,7 @@ ERROR_SCHEMA_REF = "#/components/schemas/Error"
 PROXY_DOC_PATH = "/projects/{project_id}/sdk/proxy/{integration}/{path}"
 PROXY_DEPTH_ROUTE = re.compile(r"^/projects/\{project_id\}/sdk/proxy/\{integration\}(?P<segments>(?:/\{p\d+\})+)$")
 
-# Browser pages (the connect popup's two pages, the portal placeholder): they answer HTML, errors
+# Browser pages (the connect popup's two pages, the Connect Portal): they answer HTML, errors
 # included, so they have no JSON error response.
 HTML_OPERATIONS = {
     ("/oauth/callback", "get"),
@@ -35,6 +35,7 @@ HTML_OPERATIONS = {
 UNAUTHENTICATED_OPERATIONS = {
     ("/oauth/callback", "get"),
     ("/connect/ui", "get"),
+    ("/connect/ui/assets/{name}", "get"),
     ("/hooks/{hook_id}", "post"),
     ("/", "get"),
     ("/openapi.json", "get"),

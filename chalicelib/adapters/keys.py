@@ -18,6 +18,7 @@ Layout (one table, `PK`/`SK`, general index `GSI1PK`/`GSI1SK`, TTL attribute `ex
 | workflow             | PROJECT#<pid>#WORKFLOWS   | WORKFLOW#<wid>     |                          |                   |
 | workflow version     | PROJECT#<pid>#WORKFLOWS   | VERSION#<wid>#<v>  |                          |                   |
 | user's workflow      | PROJECT#<pid>#USER#<uid>  | USERWORKFLOW#<wid> |                          |                   |
+| user's settings      | PROJECT#<pid>#USER#<uid>  | SETTINGS#<type>    |                          |                   |
 | trigger claim        | PROJECT#<pid>#USER#<uid>  | TRIGGER#<wid>#<h>  |                          |                   |
 | run                  | PROJECT#<pid>#RUN#<rid>   | RUN                | PROJECT#<pid>#RUNS       | <startedAt>#<rid> |
 | step record          | PROJECT#<pid>#RUN#<rid>   | STEP#<sid>[#<i>]   |                          |                   |
@@ -66,6 +67,7 @@ ALL_PROJECTS = "PROJECTS"
 WORKFLOW_PREFIX = "WORKFLOW#"
 WORKFLOW_VERSION_PREFIX = "VERSION#"
 USER_WORKFLOW_PREFIX = "USERWORKFLOW#"
+USER_SETTINGS_PREFIX = "SETTINGS#"
 TRIGGER_CLAIM_PREFIX = "TRIGGER#"
 RUN = "RUN"
 STEP_PREFIX = "STEP#"
@@ -183,6 +185,11 @@ def workflow_version(project_id: str, workflow_id: str, version: int) -> Key:
 def workflow_versions_prefix(workflow_id: str) -> str:
     """Sort-key prefix shared by every version of one workflow."""
     return f"{WORKFLOW_VERSION_PREFIX}{workflow_id}#"
+
+
+def user_settings(project_id: str, user_id: str, integration_type: str) -> Key:
+    """Key of an end user's portal settings values (`sharedSettings`) for one integration."""
+    return Key(user_partition(project_id, user_id), USER_SETTINGS_PREFIX + integration_type)
 
 
 def user_workflow(project_id: str, user_id: str, workflow_id: str) -> Key:

@@ -19,6 +19,7 @@ from chalicelib.adapters.dynamo import (
 )
 from chalicelib.domain.errors import BadRequest, Conflict, NotFound
 from chalicelib.domain.models import EndUser, IntegrationSettings, Project, ProjectConfig, SigningKey
+from chalicelib.domain.portal import from_stored as portal_from_stored
 
 SEALED_ATTRIBUTE = "sealed"
 SEALED_PROJECT_ATTRIBUTE = "projectId"
@@ -169,6 +170,7 @@ class ProjectRepository:
             "scopes": list(settings.scopes),
             "active": settings.active,
             "updatedAt": settings.updated_at,
+            "portalJson": json.dumps(settings.portal.to_json()),
         }
         try:
             self._table.put_item(Item=item)
@@ -251,6 +253,29 @@ class UserRepository:
                 raise NotFound("Unknown user.", code="user_not_found") from None
             raise storage_error(exc) from None
         return _end_user(project_id, result["Attributes"])
+
+    def shared_settings(self, project_id: str, user_id: str) -> dict[str, dict[str, Any]]:
+        """The user's portal settings values (`sharedSettings`) per integration type."""
+        condition = KeyCondition(keys.PK).eq(keys.user_partition(project_id, user_id)) & KeyCondition(
+            keys.SK
+        ).begins_with(keys.USER_SETTINGS_PREFIX)
+        items = query_all(self._table, KeyConditionExpression=condition)
+        return {str(item["type"]): json.loads(str(item.get("valuesJson") or "{}")) for item in items}
+
+    def put_shared_settings(
+        self, project_id: str, user_id: str, integration_type: str, values: dict[str, Any], now: str
+    ) -> None:
+        """Replace the user's portal settings values for one integration."""
+        item = {
+            **keys.user_settings(project_id, user_id, integration_type).as_item(),
+            "type": integration_type,
+            "valuesJson": json.dumps(values),
+            "updatedAt": now,
+        }
+        try:
+            self._table.put_item(Item=item)
+        except ClientError as exc:
+            raise storage_error(exc) from None
 
     def list_users(self, project_id: str, limit: int, cursor: str | None) -> tuple[list[EndUser], str | None]:
         """One page of the project's end users, newest first, and the next page's cursor."""
@@ -351,6 +376,7 @@ def _integration(project_id: str, item: dict[str, Any]) -> IntegrationSettings:
         updated_at=str(item["updatedAt"]),
         client_secret_name=None if item.get("clientSecretName") is None else str(item["clientSecretName"]),
         stale_client_secrets=tuple(str(name) for name in item.get("staleClientSecrets", [])),
+        portal=portal_from_stored(json.loads(str(item.get("portalJson") or "{}"))),
     )
 
 

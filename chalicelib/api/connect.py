@@ -9,13 +9,14 @@ from chalice.app import Blueprint, Response
 
 from chalicelib.api.auth import sdk_user
 from chalicelib.api.http import SDK_CORS, json_body, json_response, json_route, query_params
-from chalicelib.api.pages import error_page, html_route, oauth_nonce_page, portal_placeholder_page, result_page
+from chalicelib.api.pages import error_page, html_route, oauth_nonce_page, result_page
 from chalicelib.domain.errors import BadRequest, TetherError
 from chalicelib.domain.providers import get_provider
 from chalicelib.services import allowed_origins, workflow_runs
 from chalicelib.services import connect as connect_service
 from chalicelib.services import credentials as credential_service
 from chalicelib.services.connect import ConnectPorts
+from chalicelib.services.integrations import save_user_settings
 from chalicelib.wiring import Services, get_services
 
 connect = Blueprint(__name__)
@@ -167,15 +168,26 @@ def get_credential(project_id: str, credential_id: str) -> Response:
 
 @json_route(connect, "/projects/{project_id}/sdk/credentials/{credential_id}", ["PATCH"], cors=SDK_CORS)
 def update_credential_config(project_id: str, credential_id: str) -> Response:
-    """`updateWorkflowUserSettings`: `{config: {workflowSettings: {<id>: {enabled?, settings?}}}}`."""
+    """`updateWorkflowUserSettings`: `{config: {workflowSettings: {<id>: {enabled?, settings?}}}}`;
+    `updateIntegrationUserSettings`: `{config: {sharedSettings: {<input id>: value}}}` (the
+    values of the portal's settings inputs, checked against them)."""
     services = get_services()
     request = connect.current_request
     config, user = sdk_user(request, project_id)
     body = json_body(request, services.settings.max_body_bytes)
     credential = services.credentials.get(user.project_id, user.user_id, credential_id)
     change = body.get("config")
-    if not isinstance(change, dict) or set(change) - {"workflowSettings", "sharedSettings"}:
-        raise BadRequest("Send {'config': {'workflowSettings': {...}}}.", code="invalid_field")
+    if not isinstance(change, dict) or not change or set(change) - {"workflowSettings", "sharedSettings"}:
+        raise BadRequest(
+            "Send {'config': {'workflowSettings': {...}}} or {'config': {'sharedSettings': {...}}}.",
+            code="invalid_field",
+        )
+    if "sharedSettings" in change:
+        shared = save_user_settings(
+            services.users, config, user.user_id, credential.integration_type, change["sharedSettings"]
+        )
+    else:
+        shared = services.users.shared_settings(config.project.id, user.user_id).get(credential.integration_type, {})
     if "workflowSettings" in change:
         workflow_runs.update_workflow_settings(
             services.run_ports, config.project.id, user.user_id, change["workflowSettings"]
@@ -183,7 +195,7 @@ def update_credential_config(project_id: str, credential_id: str) -> Response:
     settings = workflow_runs.workflow_settings(
         services.run_ports, config.project.id, user.user_id, credential.integration_type
     )
-    return json_response(credential_service.credential_view(config, credential, settings))
+    return json_response(credential_service.credential_view(config, credential, settings, shared))
 
 
 @json_route(connect, "/projects/{project_id}/sdk/credentials/{credential_id}/check", ["POST"], cors=SDK_CORS)
@@ -219,9 +231,3 @@ def uninstall_integration(project_id: str, integration_id: str) -> Response:
         request.headers.get("x-paragon-credential") or None,
     )
     return json_response({"deletedCredentialIds": deleted})
-
-
-@html_route(connect, "/connect/ui")
-def connect_portal() -> Response:
-    """The SDK always frames `CONNECT_PUBLIC_URL/ui`; Tether has no hosted portal (headless only)."""
-    return portal_placeholder_page()

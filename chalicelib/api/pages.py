@@ -34,19 +34,16 @@ def _page(
     script: str,
     status: int,
     extra_headers: dict[str, str] | None = None,
-    frame_ancestors: str = "'none'",
 ) -> Response:
     nonce = secrets.token_urlsafe(16)
     headers: dict[str, str | list[str]] = {
         **BASE_HEADERS,
         "Content-Security-Policy": (
             f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src data:; "
-            f"base-uri 'none'; form-action 'none'; frame-ancestors {frame_ancestors}"
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
         ),
         **(extra_headers or {}),
     }
-    if frame_ancestors != "'none'":
-        del headers["X-Frame-Options"]
     document = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -96,16 +93,6 @@ def result_page(ok: bool, title: str, detail: str, status: int) -> Response:
     delay = 1500 if ok else 10000
     script = f"setTimeout(function(){{window.close();}},{delay});"
     return _page(title, body, script, status)
-
-
-def portal_placeholder_page() -> Response:
-    """What the SDK's hidden Connect Portal frame (`CONNECT_PUBLIC_URL/ui`) loads: Tether has no
-    hosted portal, only the headless flow, so this says so (and lets itself be framed)."""
-    body = (
-        "<h1>Connect Portal</h1><p>This Tether deployment serves the headless connect flow only: "
-        "call <code>paragon.setHeadless(true)</code> and build your own connect UI.</p>"
-    )
-    return _page("Connect Portal", body, "", 200, frame_ancestors="*")
 
 
 def html_route(blueprint: Blueprint, path: str) -> Callable[[HtmlView], HtmlView]:

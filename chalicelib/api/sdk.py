@@ -25,7 +25,10 @@ def get_me(project_id: str) -> Response:
     credentials = services.credentials.list_for_user(config.project.id, user.user_id)
     dev_keys = dev_key_types(services.secrets, services.settings.dev_keys_secret_id)
     workflow_settings = _workflow_settings(project_id, user.user_id)
-    return json_response(end_users.me_view(config, user, credentials, workflow_settings, dev_keys=dev_keys))
+    shared = services.users.shared_settings(config.project.id, user.user_id)
+    return json_response(
+        end_users.me_view(config, user, credentials, workflow_settings, dev_keys=dev_keys, shared_settings=shared)
+    )
 
 
 def _workflow_settings(project_id: str, user_id: str) -> dict[str, dict[str, Any]]:
@@ -43,7 +46,10 @@ def patch_me(project_id: str) -> Response:
     credentials = services.credentials.list_for_user(config.project.id, user.user_id)
     dev_keys = dev_key_types(services.secrets, services.settings.dev_keys_secret_id)
     workflow_settings = _workflow_settings(project_id, user.user_id)
-    return json_response(end_users.me_view(config, user, credentials, workflow_settings, dev_keys=dev_keys))
+    shared = services.users.shared_settings(config.project.id, user.user_id)
+    return json_response(
+        end_users.me_view(config, user, credentials, workflow_settings, dev_keys=dev_keys, shared_settings=shared)
+    )
 
 
 @json_route(sdk, "/projects/{project_id}/sdk/integrations", ["GET"], cors=SDK_CORS)

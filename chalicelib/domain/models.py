@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.domain.portal import PortalSettings
+
 
 @dataclass(frozen=True)
 class Project:
@@ -47,6 +49,9 @@ class IntegrationSettings:
     client_secret_name: str | None = None
     # Secrets this record replaced whose deletion is not confirmed yet; the next write retries.
     stale_client_secrets: tuple[str, ...] = ()
+    # What the Connect Portal shows for this integration (description, overview, accent colour,
+    # the end user's settings inputs).
+    portal: PortalSettings = field(default_factory=PortalSettings)
 
     @property
     def uses_dev_keys(self) -> bool:

@@ -33,10 +33,13 @@ def default_credential(credentials: list[Credential]) -> Credential | None:
 
 
 def credential_view(
-    config: ProjectConfig, credential: Credential, workflow_settings: dict[str, Any] | None = None
+    config: ProjectConfig,
+    credential: Credential,
+    workflow_settings: dict[str, Any] | None = None,
+    shared_settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A credential in the SDK's shape, with the user's `workflowSettings` when given. Tokens are
-    never part of it."""
+    """A credential in the SDK's shape, with the user's `workflowSettings` and portal settings
+    values (`sharedSettings`) when given. Tokens are never part of it."""
     provider = get_provider(credential.integration_type)
     integration_id = effective_settings(config, provider).id
     return {
@@ -57,7 +60,7 @@ def credential_view(
                 "connectCredentialId": credential.id,
                 "isDefault": True,
                 "workflowSettings": workflow_settings or {},
-                "sharedSettings": {},
+                "sharedSettings": shared_settings or {},
                 "configMeta": {},
                 "dateCreated": credential.created_at,
             }
@@ -72,17 +75,19 @@ def integration_state(
     workflow_settings: dict[str, Any] | None = None,
     *,
     dev_keys: Collection[str],
+    shared_settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One entry of `/sdk/me`'s `integrations` map."""
     settings = effective_settings(config, provider)
     mine = [c for c in credentials if c.integration_type == provider.type]
-    views = [credential_view(config, c, workflow_settings) for c in mine]
+    views = [credential_view(config, c, workflow_settings, shared_settings) for c in mine]
     state: dict[str, Any] = {
         "enabled": False,
         "allCredentials": views,
         "allConfigurations": [conf for view in views for conf in view["configurations"]],
         "usesDevelopmentKeys": settings.uses_dev_keys and provider.type in dev_keys,
         "workflowSettings": workflow_settings or {},
+        "sharedSettings": shared_settings or {},
     }
     default = default_credential(mine)
     if default is not None:
@@ -104,13 +109,22 @@ def integrations_state(
     workflow_settings: dict[str, dict[str, Any]] | None = None,
     *,
     dev_keys: Collection[str],
+    shared_settings: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The `integrations` map of `/sdk/me`: every catalogue integration, connected or not, with
     the user's `workflowSettings` per integration type when given; `dev_keys`: the integrations
     the deployment has development keys for."""
     settings = workflow_settings or {}
+    shared = shared_settings or {}
     return {
-        provider.type: integration_state(config, provider, credentials, settings.get(provider.type), dev_keys=dev_keys)
+        provider.type: integration_state(
+            config,
+            provider,
+            credentials,
+            settings.get(provider.type),
+            dev_keys=dev_keys,
+            shared_settings=shared.get(provider.type),
+        )
         for provider in CATALOGUE.values()
     }
 

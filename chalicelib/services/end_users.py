@@ -54,13 +54,18 @@ def me_view(
     workflow_settings: dict[str, dict[str, Any]] | None = None,
     *,
     dev_keys: Collection[str],
+    shared_settings: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The `GET /sdk/me` body, in the shape the Paragon SDK expects (`workflow_settings`: the
-    user's `{<workflowId>: {enabled, settings}}` per integration type; `dev_keys`: the
-    integrations the deployment has development keys for)."""
+    user's `{<workflowId>: {enabled, settings}}` per integration type; `shared_settings`: the
+    user's portal settings values per integration type; `dev_keys`: the integrations the
+    deployment has development keys for)."""
+    integrations = integrations_state(
+        config, credentials, workflow_settings, dev_keys=dev_keys, shared_settings=shared_settings
+    )
     return {
         "id": user.user_id,
-        "integrations": integrations_state(config, credentials, workflow_settings, dev_keys=dev_keys),
+        "integrations": integrations,
         "meta": user.meta,
         "resources": [],
         "project": {

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.adapters.repositories import ProjectRepository
+from chalicelib.adapters.repositories import ProjectRepository, UserRepository
 from chalicelib.adapters.secrets import SecretStore
 from chalicelib.domain.clock import utc_now_iso
 from chalicelib.domain.errors import BadRequest, TetherError, UpstreamError
 from chalicelib.domain.models import IntegrationSettings, ProjectConfig
+from chalicelib.domain.portal import PortalSettings, check_user_values, parse_portal_settings
 from chalicelib.domain.providers import CATALOGUE, Provider, get_provider
 from chalicelib.domain.validation import has_control_characters
 from chalicelib.domain.workflows.records import DeployedWorkflow
@@ -83,20 +84,24 @@ class SettingsInput:
     keep_secret: bool
     scopes: tuple[str, ...]
     active: bool
+    # None: keep the stored portal settings (the body has no `portal`).
+    portal: PortalSettings | None = None
 
 
-SETTINGS_FIELDS = ("clientId", "clientSecret", "scopes", "active")
+SETTINGS_FIELDS = ("clientId", "clientSecret", "scopes", "active", "portal")
 REQUIRED_ON_PUT = ("clientId", "scopes", "active")
 
 
 def parse_settings_input(
     body: dict[str, Any], provider: Provider, current: IntegrationSettings | None = None
 ) -> SettingsInput:
-    """Validate a settings body `{"clientId", "clientSecret"?, "scopes", "active"}`.
+    """Validate a settings body `{"clientId", "clientSecret"?, "scopes", "active", "portal"?}`.
 
     Without `current` (PUT) the body replaces the settings, so `clientId`, `scopes` and `active`
-    are required; with `current` (PATCH) a missing field keeps its current value. Every problem
-    is reported at once, in one 400 whose code is the first problem's."""
+    are required; with `current` (PATCH) a missing field keeps its current value. `portal` (what
+    the Connect Portal shows, `chalicelib.domain.portal`) is optional on both: left out, the
+    stored one stays. Every problem is reported at once, in one 400 whose code is the first
+    problem's."""
     problems: list[tuple[str, str]] = []
     unknown = sorted(set(body) - set(SETTINGS_FIELDS))
     if unknown:
@@ -117,9 +122,15 @@ def parse_settings_input(
             active = body["active"]
         else:
             problems.append(("invalid_field", "Field 'active' must be true or false."))
+    portal = None
+    if "portal" in body:
+        try:
+            portal = parse_portal_settings(body["portal"])
+        except ValueError as problem:
+            problems.append(("invalid_field", str(problem)))
     if problems:
         raise BadRequest(" ".join(message for _, message in problems), code=problems[0][0])
-    return SettingsInput(client_id, client_secret, keep_secret, scopes, active)
+    return SettingsInput(client_id, client_secret, keep_secret, scopes, active, portal)
 
 
 def _scopes(value: Any, provider: Provider, problems: list[tuple[str, str]]) -> tuple[str, ...]:
@@ -204,6 +215,7 @@ def put_integration_settings(
         updated_at=utc_now_iso(),
         client_secret_name=new_name,
         stale_client_secrets=(*stale, replaced) if replaced else stale,
+        portal=current.portal if update.portal is None else update.portal,
     )
     try:
         projects.put_integration(settings)
@@ -250,6 +262,7 @@ def settings_view(settings: IntegrationSettings, dev_keys: Collection[str]) -> d
         "scopes": list(settings.scopes),
         "active": settings.active,
         "usesDevelopmentKeys": settings.uses_dev_keys and settings.integration_type in dev_keys,
+        "portal": settings.portal.to_json(),
         "updatedAt": settings.updated_at,
     }
 
@@ -277,7 +290,7 @@ def sdk_integrations(
                     {
                         "values": {
                             "workflowMeta": {w.id: {"id": w.id, "inputs": []} for w in mine},
-                            "sharedMeta": {"inputs": []},
+                            **settings.portal.sdk_values(),
                         }
                     }
                 ],
@@ -295,3 +308,18 @@ def sdk_integrations(
             }
         )
     return listing
+
+
+def save_user_settings(
+    users: UserRepository, config: ProjectConfig, user_id: str, integration_type: str, values: Any
+) -> dict[str, Any]:
+    """Store an end user's portal settings values (the SDK's `updateIntegrationUserSettings`
+    sends `{config: {sharedSettings}}`), checked against the inputs the project declares; answer
+    what is stored. A value of the wrong kind is a 400 naming the setting."""
+    portal = effective_settings(config, get_provider(integration_type)).portal
+    try:
+        kept = check_user_values(portal, values)
+    except ValueError as problem:
+        raise BadRequest(str(problem), code="invalid_setting") from None
+    users.put_shared_settings(config.project.id, user_id, integration_type, kept, utc_now_iso())
+    return kept
