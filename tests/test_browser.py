@@ -6,13 +6,19 @@
   stack started with `--wpcom-origin` and so without development keys) rejects `installIntegration`
   with Tether's message and the popup shows it;
 - tests/browser/demo.test.mjs: the demo page (`/demo/`, the real Paragon SDK as the dev project's
-  demo user): connecting through the SDK's popup, listing sites, creating a post, disconnecting.
+  demo user): connecting through the SDK's popup, listing sites, creating a post, disconnecting;
+- tests/browser/portal.test.mjs: the Connect Portal (`paragon.connect()`) on a customer page of
+  another loopback origin, which the stack is started to allow: connect, workflow switch,
+  settings, disconnect, the callbacks, and its security points.
+
+Screenshots of each step are kept in tests/browser/artifacts/ (gitignored; `.ci/run` lists them).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,8 +31,9 @@ from tests.node_tests import NodeRun, run_node_tests
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BROWSER_DIR = REPO_ROOT / "tests" / "browser"
 PARAGON_SDK = REPO_ROOT / "demo" / "node_modules" / "@useparagon" / "connect"
+ARTIFACTS_DIR = BROWSER_DIR / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
-NODE_TIMEOUT_S = 90
+NODE_TIMEOUT_S = 150
 
 
 def _missing_prerequisites() -> list[str]:
@@ -50,9 +57,22 @@ if _MISSING:
     pytest.skip(_REASON, allow_module_level=True)
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDevStack]:
-    with RunningDevStack(tmp_path_factory.mktemp("devstack-browser")) as running:
+def portal_app_port() -> int:
+    """The port of portal.test.mjs's customer page: its origin is one the stack allows."""
+    return _free_port()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, portal_app_port: int) -> Iterator[RunningDevStack]:
+    extra = ("--allow-origin", f"http://127.0.0.1:{portal_app_port}")
+    with RunningDevStack(tmp_path_factory.mktemp("devstack-browser"), extra_args=extra) as running:
         yield running
 
 
@@ -67,7 +87,10 @@ def no_client_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
 
 @pytest.fixture(scope="module")
 def browser_run(
-    stack: RunningDevStack, no_client_stack: RunningDevStack, tmp_path_factory: pytest.TempPathFactory
+    stack: RunningDevStack,
+    no_client_stack: RunningDevStack,
+    portal_app_port: int,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> NodeRun:
     """tests/browser/ run once against the stack (each inner test is checked by its own pytest test)."""
     # Both files need TETHER_API_URL (the demo page needs no more: it signs its own user's token);
@@ -81,8 +104,11 @@ def browser_run(
         "TETHER_USER_TOKEN_2": stack.token("browser-user-2"),
         "TETHER_CHROMIUM": str(CHROMIUM),
         "TETHER_NO_CLIENT_API_URL": no_client_stack.api_url,
+        "TETHER_PORTAL_APP_PORT": str(portal_app_port),
+        "TETHER_SCREENSHOT_DIR": str(ARTIFACTS_DIR),
     }
-    env.pop("TETHER_SCREENSHOT_DIR", None)
+    shutil.rmtree(ARTIFACTS_DIR, ignore_errors=True)
+    ARTIFACTS_DIR.mkdir(parents=True)
     # node runs in its own process group, so a timeout ends the runner, the per-file node processes
     # and (through Playwright's SIGTERM handler, or its closed pipe) Chromium too.
     results = tmp_path_factory.mktemp("browser-results") / "results.jsonl"

@@ -224,3 +224,32 @@ def test_user_settings_values_are_checked_stored_and_shown_to_the_sdk(
         "draft": True,
         "visibility": "private",
     }
+
+
+def test_a_credential_read_after_connecting_carries_the_users_settings(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    """After a connect the SDK replaces its copy of the credential with `GET /sdk/credentials/{id}`:
+    the portal draws the workflow switches and settings from it, so it must carry them."""
+    assert patch_portal(api, project, PORTAL).status == 200
+    definition = {
+        "name": "Digest",
+        "integration": "wordpress",
+        "defaultEnabled": True,
+        "trigger": {"type": "app_event", "event": "digest"},
+        "steps": [{"id": "me", "type": "request", "method": "GET", "path": "v1.1/me"}],
+    }
+    deployed = api.call("PUT", f"/projects/{project.id}/workflows/digest", body=definition, headers=project.admin)
+    assert deployed.status == 200, deployed.body
+    credential_id = connect_flow.connect(api, project, sandbox, "alice")
+    token = project.token("alice")
+    path = f"/projects/{project.id}/sdk/credentials/{credential_id}"
+    saved = {"config": {"sharedSettings": {"category": "Food"}}}
+    assert api.call("PATCH", path, token=token, body=saved).status == 200
+    for answer in (
+        api.call("GET", path, token=token).json,
+        api.call("GET", f"/projects/{project.id}/sdk/credentials?integration=wordpress", token=token).json[0],
+    ):
+        configuration = answer["configurations"][0]
+        assert configuration["workflowSettings"] == {"digest": {"enabled": True, "settings": {}}}
+        assert configuration["sharedSettings"] == {"category": "Food"}

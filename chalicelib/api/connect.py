@@ -3,6 +3,7 @@ credentials and uninstall."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from chalice.app import Blueprint, Response
@@ -11,6 +12,7 @@ from chalicelib.api.auth import sdk_user
 from chalicelib.api.http import SDK_CORS, json_body, json_response, json_route, query_params
 from chalicelib.api.pages import error_page, html_route, oauth_nonce_page, result_page
 from chalicelib.domain.errors import BadRequest, TetherError
+from chalicelib.domain.models import Credential, ProjectConfig
 from chalicelib.domain.providers import get_provider
 from chalicelib.services import allowed_origins, workflow_runs
 from chalicelib.services import connect as connect_service
@@ -151,8 +153,18 @@ def list_credentials(project_id: str) -> Response:
     config, user = sdk_user(connect.current_request, project_id)
     wanted = query_params(connect.current_request).get("integration")
     credentials = services.credentials.list_for_user(user.project_id, user.user_id)
-    views = [credential_service.credential_view(config, c) for c in credentials if wanted in (None, c.integration_type)]
+    views = [_credential_view(config, user.user_id, c) for c in credentials if wanted in (None, c.integration_type)]
     return json_response(views)
+
+
+def _credential_view(config: ProjectConfig, user_id: str, credential: Credential) -> dict[str, Any]:
+    """The credential as the SDK shows it, with the user's workflow and portal settings (after a
+    connect the SDK replaces its copy of the credential with this answer)."""
+    services = get_services()
+    kind = credential.integration_type
+    settings = workflow_runs.workflow_settings(services.run_ports, config.project.id, user_id, kind)
+    shared = services.users.shared_settings(config.project.id, user_id).get(kind, {})
+    return credential_service.credential_view(config, credential, settings, shared)
 
 
 @json_route(connect, "/projects/{project_id}/sdk/credentials/{credential_id}", ["GET"], cors=SDK_CORS)
@@ -163,7 +175,7 @@ def get_credential(project_id: str, credential_id: str) -> Response:
     if credential_id.startswith(connect_service.FAILED_CREDENTIAL_PREFIX):
         raise connect_service.failed_session_error(_ports(services), user, credential_id)
     credential = services.credentials.get(user.project_id, user.user_id, credential_id)
-    return json_response(credential_service.credential_view(config, credential))
+    return json_response(_credential_view(config, user.user_id, credential))
 
 
 @json_route(connect, "/projects/{project_id}/sdk/credentials/{credential_id}", ["PATCH"], cors=SDK_CORS)

@@ -109,6 +109,7 @@
   let shown = false;
   let busy = false;
   let waitingForPopup = false;
+  let connectedBefore = 0; // accounts before the popup opened
 
   const $ = (id) => document.getElementById(id);
 
@@ -118,6 +119,7 @@
       if (value === undefined || value === null || value === false) continue;
       if (name === "text") node.textContent = String(value);
       else if (name === "className") node.className = value;
+      else if (name === "htmlFor") node.setAttribute("for", value);
       else if (name in node && typeof value !== "string") node[name] = value;
       else node.setAttribute(name, value === true ? "" : String(value));
     }
@@ -135,6 +137,13 @@
     const sdkUser = context.user || {};
     // Copy only what the portal shows: the SDK's user state carries the user token.
     user = sdkUser.authenticated ? { userId: sdkUser.userId, integrations: sdkUser.integrations || {} } : null;
+    if (waitingForPopup && user && modal) {
+      const state = user.integrations[String(modal.integration.type || "")] || {};
+      if ((state.allCredentials || []).length > connectedBefore) {
+        waitingForPopup = false;
+        say("Connected.");
+      }
+    }
     const next = data.nextModalState || {};
     modal = next.integration
       ? {
@@ -196,6 +205,8 @@
   async function act(status, work, keepOnError) {
     if (busy) return;
     busy = true;
+    const active = document.activeElement;
+    focusAfterAction = active && $("content").contains(active) ? active.id : "";
     showError("");
     say(status);
     setControlsDisabled(true);
@@ -209,8 +220,14 @@
       showError(plainError(error));
     } finally {
       busy = false;
-      if (failed && keepOnError) setControlsDisabled(false);
-      else renderContent();
+      if (failed && keepOnError) {
+        setControlsDisabled(false);
+        const again = focusAfterAction && document.getElementById(focusAfterAction);
+        focusAfterAction = "";
+        if (again) again.focus();
+      } else {
+        renderContent();
+      }
     }
   }
 
@@ -262,13 +279,20 @@
     if (!shown) show();
   }
 
+  // The id of the control that had the focus when an action started: disabling it meanwhile
+  // takes the focus away, and drawing again must give it back.
+  let focusAfterAction = "";
+
   function renderContent() {
     const content = $("content");
-    const focused = document.activeElement && content.contains(document.activeElement) ? document.activeElement.id : "";
+    const active = document.activeElement && content.contains(document.activeElement) ? document.activeElement.id : "";
+    const focused = active || focusAfterAction;
+    if (!busy) focusAfterAction = "";
     content.replaceChildren();
     if (!modal) return;
     try {
       fillContent(content);
+      if (busy) setControlsDisabled(true);
     } finally {
       // Drawing again must not lose the keyboard user's place.
       const again = focused && document.getElementById(focused);
@@ -465,6 +489,7 @@
   function onConnect() {
     const type = integrationType();
     const options = Object.assign({}, modal.apiInstallationOptions);
+    connectedBefore = (integrationState().allCredentials || []).length;
     waitingForPopup = true;
     act("Finish connecting in the pop-up window.", async () => {
       await invoke("startOAuthFlow", type, options);
@@ -520,10 +545,15 @@
   function show() {
     shown = true;
     $("backdrop").hidden = false;
-    invoke("updateContainerStyle", { isModalShown: true }).catch(() => {});
+    invoke("updateContainerStyle", { isModalShown: true })
+      .then(() => {
+        // The frame is visible now, so it can take the focus: the main action first.
+        window.focus();
+        const first = document.getElementById("connect") || focusables()[0];
+        if (first) first.focus();
+      })
+      .catch((error) => showError(plainError(error)));
     invoke("onOpen").catch(() => {});
-    const first = document.getElementById("connect") || focusables()[0];
-    if (first) first.focus();
   }
 
   function hide() {

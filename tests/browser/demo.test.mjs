@@ -43,12 +43,6 @@ const KNOWN_CONSOLE_ERRORS = [
     matches: (m) => m.text === "Root element not defined" && m.url.endsWith("/demo/paragon-connect.js"),
   },
   {
-    // The SDK always creates a hidden Connect Portal iframe at {CONNECT_PUBLIC_URL}/ui; Tether
-    // serves no hosted portal (the page runs the SDK headless), so the iframe gets a 404.
-    why: "SDK: hidden Connect Portal iframe (/connect/ui) is not served by Tether",
-    matches: (m) => isFailedLoad(m, 404, (u) => u.origin === API_ORIGIN && u.pathname === "/connect/ui"),
-  },
-  {
     // Deliberate: the `?user=` test's empty user name (the page then shows the refusal).
     why: "test: /demo/?user= with an empty name",
     matches: (m) => isFailedLoad(m, 400, (u) => u.pathname === "/demo/config.json"),
