@@ -76,3 +76,19 @@ def test_typed_errors(stack: RunningDevStack, client: Tether) -> None:
         stranger.request("wordpress", "v1.1/me")
     with pytest.raises(AuthenticationError):
         Tether(stack.api_url).authenticate(stack.project_id, "not-a-token")
+
+
+def test_event_starts_the_users_workflows(stack: RunningDevStack, client: Tether) -> None:
+    """The dev project's demo workflow listens to `article.published` (enabled by default)."""
+    from tether.client import TetherAdmin
+
+    run_ids = client.event("article.published", {"title": "From the client", "body": "Hello"}, idempotency_key="k-1")
+    assert len(run_ids) == 1
+    assert client.event("article.published", {"title": "again"}, idempotency_key="k-1") == run_ids
+    assert client.event("nobody.listens", {}) == []
+    admin = TetherAdmin(stack.api_url, stack.project_id, stack.state["projectSecretKey"])
+    run = admin.get_run(run_ids[0])
+    assert run["userId"] == "python-client-user"
+    assert run["trigger"]["payload"]["title"] == "From the client"
+    with pytest.raises(InvalidRequestError):
+        client.event("", {})

@@ -1,5 +1,6 @@
 """docs/quickstart.md, executed: every snippet marked `<!-- snippet: NAME (KIND) -->` runs, in the
-guide's order, against a fresh `tether dev`, the way a reader would run it.
+guide's order, against a fresh `tether dev`, the way a reader would run it (except that the
+workflow of step 5 is deployed before the browser snippets run: they are one module).
 
 - `sh` snippets run in bash (`set -euo pipefail`) in a scratch directory holding the guide's
   `.tether/dev-state.json`, with the environment the `env` snippet exports;
@@ -31,6 +32,7 @@ import pytest
 import requests
 
 from tests.devstack import RunningDevStack
+from tether.client import TetherAdmin
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GUIDE = REPO_ROOT / "docs" / "quickstart.md"
@@ -189,7 +191,11 @@ def test_every_snippet_of_the_guide_runs(stack: RunningDevStack, workdir: Path, 
     assert refused["message"].startswith(shown + "; valid: "), (refused, shown)
     assert sdk_me(stack, node_token)["integrations"]["wordpress"]["usesDevelopmentKeys"] is False
 
-    # 3-4. The browser snippets in Chromium, as user alice with the Node.js snippet's token.
+    # 5 (first part). The workflow the event snippets trigger.
+    deployed = json.loads(run_sh(workdir, guide["deploy-workflow"], env))
+    assert deployed == {"id": "new-article", "version": 1}
+
+    # 3-5. The browser snippets in Chromium, as user alice with the Node.js snippet's token.
     module = "\n".join(guide[name].code for name in guide if guide[name].kind == "browser")
     for placeholder, value in {
         "TETHER_URL": stack.api_url,
@@ -227,6 +233,19 @@ def test_every_snippet_of_the_guide_runs(stack: RunningDevStack, workdir: Path, 
     status, url = backend.strip().splitlines()[-1].split(" ", 1)
     assert status == "200"
     assert url.startswith("https://")
+
+    # 5. The browser's event started a run of the workflow for alice; so does the backend's.
+    admin = TetherAdmin(stack.api_url, stack.project_id, state["projectSecretKey"])
+    [from_browser] = admin.list_runs(workflow_id="new-article", user_id="alice")["runs"]
+    assert from_browser["trigger"]["payload"]["title"] == "Hello from my app"
+    assert "event sent" in logged
+    code = guide["sign-python"].code + "\n" + guide["event-backend"].code
+    status, url = run_python(workdir, code, env, "event-backend").strip().splitlines()[-1].split(" ", 1)
+    assert status == "SUCCEEDED"
+    assert url.startswith("https://")
+    runs = admin.list_runs(workflow_id="new-article", user_id="alice")["runs"]
+    assert len(runs) == 2
+    assert runs[0]["trigger"]["payload"]["title"] == "Hello from my backend"
 
 
 def _page(api_url: str) -> str:

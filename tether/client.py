@@ -123,6 +123,17 @@ class Tether:
         response = self._send(method.upper(), route, data=data, headers=sent_headers, files=files)
         return ProxyResponse(response.status_code, dict(response.headers), _parse(response))
 
+    def event(self, name: str, payload: Any = None, *, idempotency_key: str | None = None) -> list[str]:
+        """Send an app event (the SDK's `paragon.event`): the user's enabled workflows with an
+        `app_event` trigger for `name` start; answers their run ids. With `idempotency_key`, a
+        repeated send starts nothing new."""
+        headers = {"Content-Type": "application/json"}
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        body = json.dumps({"name": name, "payload": {} if payload is None else payload})
+        response = self._send("POST", "/sdk/events/trigger", data=body, headers=headers)
+        return [str(run_id) for run_id in response.json().get("runIds", [])]
+
     def _send(self, method: str, route: str, **kwargs: Any) -> requests.Response:
         if self._project_id is None or self._token is None:
             raise AuthenticationError(401, "not_authenticated", "Call authenticate(project_id, user_token) first.")
