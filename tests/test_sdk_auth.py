@@ -54,6 +54,7 @@ def test_valid_token_returns_me_shape(api: Api, project: ProjectHandle) -> None:
         "allConfigurations": [],
         "usesDevelopmentKeys": False,  # this deployment has no development keys (no sandbox fixture)
         "workflowSettings": {},
+        "sharedSettings": {},
     }
     assert body["meta"] == {}
     assert body["resources"] == []
