@@ -256,10 +256,15 @@ class UserRepository:
 
     def shared_settings(self, project_id: str, user_id: str) -> dict[str, dict[str, Any]]:
         """The user's portal settings values (`sharedSettings`) per integration type."""
-        condition = KeyCondition(keys.PK).eq(keys.user_partition(project_id, user_id)) & KeyCondition(
-            keys.SK
-        ).begins_with(keys.USER_SETTINGS_PREFIX)
-        items = query_all(self._table, KeyConditionExpression=condition)
+        items = query_all(
+            self._table,
+            KeyConditionExpression=f"{keys.PK} = :p AND begins_with({keys.SK}, :prefix)",
+            ExpressionAttributeValues={
+                ":p": keys.user_partition(project_id, user_id),
+                ":prefix": keys.USER_SETTINGS_PREFIX,
+            },
+            ConsistentRead=True,
+        )
         return {str(item["type"]): json.loads(str(item.get("valuesJson") or "{}")) for item in items}
 
     def put_shared_settings(
