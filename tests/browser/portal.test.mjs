@@ -6,7 +6,8 @@
 // One end user walks the portal: it opens (onOpen), they connect through the SDK's popup and the
 // sandbox consent page (onSuccess), see the account, switch a workflow on with the keyboard
 // (onWorkflowChange, getUser() and /sdk/me reflect it), save settings (text, number, boolean,
-// dropdown; getUser() reflects them), disconnect (onUninstall) and close with Escape (onClose).
+// dropdown; getUser() reflects them), disconnect (onUninstall) and close with Escape (onClose);
+// connecting again with an `onInstall` callback fires that one instead of `onSuccess`.
 // A screenshot of each step goes to TETHER_SCREENSHOT_DIR when set.
 // Security: the project's texts render as text (an HTML-looking description makes no element),
 // the portal asks for nothing outside Tether's origin, a message from another frame is ignored,
@@ -102,6 +103,9 @@ window.ready = paragon.authenticate(config.projectId, config.token).then(() => "
 window.openPortal = () => paragon.connect("wordpress", {
   onOpen: record("onOpen"), onClose: record("onClose"), onSuccess: record("onSuccess"),
   onUninstall: record("onUninstall"), onWorkflowChange: record("onWorkflowChange"),
+});
+window.openPortalWithOnInstall = () => paragon.connect("wordpress", {
+  onInstall: record("onInstall"), onSuccess: record("onSuccessBesideOnInstall"), onClose: record("onClose"),
 });
 window.addEvilFrame = () => new Promise((resolve) => {
   const frame = document.createElement("iframe");
@@ -372,6 +376,26 @@ describe("the Connect Portal in headless Chromium", () => {
     await frame.waitForFunction((origin) => window.__seen.includes(origin), EVIL_ORIGIN);
     assert.equal(await frame.locator("#title").textContent(), "WordPress");
     assert.equal(await frame.locator("#description").textContent(), DESCRIPTION);
+    await page.keyboard.press("Escape");
+    await page.locator("#paragon-connect-frame").waitFor({ state: "hidden" });
+  });
+
+  test("with onInstall given, the SDK fires it instead of onSuccess", { timeout: TEST_TIMEOUT_MS }, async () => {
+    await page.evaluate(() => {
+      window.openPortalWithOnInstall(); // its promise settles only when an install completes
+    });
+    const frame = portalFrame();
+    await frame.locator("#connect").waitFor({ state: "visible" });
+    const [popup] = await Promise.all([context.waitForEvent("page"), frame.locator("#connect").click()]);
+    await popup.locator("#approve").waitFor({ state: "visible", timeout: NAVIGATION_TIMEOUT_MS });
+    await popup.click("#approve");
+    const [install] = await waitForEvent("onInstall");
+    assert.equal(install.event.integrationType, "wordpress");
+    await frame.locator("li.account").waitFor({ state: "visible", timeout: CONNECT_TIMEOUT_MS });
+    assert.deepEqual(await named("onSuccessBesideOnInstall"), []);
+    // Leave the user unconnected again.
+    await frame.locator("li.account button").click();
+    await frame.locator("#not-connected").waitFor({ state: "visible" });
     await page.keyboard.press("Escape");
     await page.locator("#paragon-connect-frame").waitFor({ state: "hidden" });
   });
