@@ -253,3 +253,17 @@ def test_a_credential_read_after_connecting_carries_the_users_settings(
         configuration = answer["configurations"][0]
         assert configuration["workflowSettings"] == {"digest": {"enabled": True, "settings": {}}}
         assert configuration["sharedSettings"] == {"category": "Food"}
+
+
+def test_the_lambda_package_carries_the_portal_files() -> None:
+    """The page and its files are package data read at run time: `chalice package` must ship them."""
+    import zipfile
+
+    from chalicelib.api.portal import ASSET_DIR
+    from tests.packaged import offline_package
+
+    with zipfile.ZipFile(offline_package() / "deployment.zip") as package:
+        names = set(package.namelist())
+    wanted = {f"chalicelib/portal/{path.name}" for path in ASSET_DIR.iterdir()}
+    assert {"chalicelib/portal/portal.html", "chalicelib/portal/portal.js"} <= wanted
+    assert wanted <= names
