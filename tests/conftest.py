@@ -74,6 +74,13 @@ class _CaptureAll(logging.Handler):
 
 
 @pytest.fixture(autouse=True)
+def cli_config_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's record of deployed stages (the default --region) in a directory of the test's
+    own, never the user's ~/.config."""
+    monkeypatch.setenv("TETHER_CONFIG_DIR", str(tmp_path_factory.mktemp("tether-config")))
+
+
+@pytest.fixture(autouse=True)
 def secret_watch() -> Iterator[SecretWatch]:
     """Fail the test if any registered secret shows up in a log record or an HTTP response."""
     watch = SecretWatch()

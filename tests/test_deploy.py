@@ -11,9 +11,12 @@ tests/test_cloudformation.py checks the skipped resources in the template. Lambd
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -63,6 +66,13 @@ def _aws(service: str, endpoint: str) -> Any:
 
 def _run(*args: str) -> Result:
     return CliRunner().invoke(cli, [*args, "--stage", "smoke", "--region", REGION])
+
+
+def _run_without_region(*args: str) -> Result:
+    """A command in a fresh shell whose environment names another region (an earlier command of
+    this process set AWS_REGION to the one it chose)."""
+    shell = CliRunner(env={"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"})
+    return shell.invoke(cli, [*args, "--stage", "smoke"])
 
 
 def _printed(result: Result, label: str) -> str:
@@ -134,6 +144,17 @@ def test_deploy_creates_the_stack_prints_the_urls_and_destroy_keeps_the_data(
     assert created.exit_code == 0, created.output
     assert '"projectId"' in created.output
 
+    # Without --region, a command goes where the stage was deployed (AWS_REGION says us-east-1,
+    # where there is no such stage); --region still wins.
+    record = json.loads((Path(os.environ["TETHER_CONFIG_DIR"]) / "deployed" / "smoke.json").read_text())
+    assert (record["region"], record["account"], record["apiUrl"]) == (REGION, "123456789012", api_url)
+    listed = _run_without_region("projects", "list")
+    assert listed.exit_code == 0, listed.output
+    assert [p["name"] for p in json.loads(listed.output)] == ["Smoke"]
+    elsewhere = _run_without_region("projects", "list", "--region", "us-east-1")
+    assert elsewhere.exit_code == 1
+    assert "No table tether-smoke in this region" in elsewhere.output
+
     # Deploying again updates the same stack; the URL stays. (A template too large to pass
     # inline goes through S3: shown here by lowering the limit.)
     monkeypatch.setattr(deployment, "INLINE_TEMPLATE_LIMIT", 1000)
@@ -160,3 +181,8 @@ def test_deploy_creates_the_stack_prints_the_urls_and_destroy_keeps_the_data(
     nothing = _run("destroy", "--yes")
     assert nothing.exit_code == 1
     assert nothing.output.strip() == "Error: No stack tether-smoke in eu-west-1."
+    # The record went with the stack: the environment's region applies again.
+    assert not (Path(os.environ["TETHER_CONFIG_DIR"]) / "deployed" / "smoke.json").exists()
+    gone = _run_without_region("projects", "list")
+    assert gone.exit_code == 1
+    assert "No table tether-smoke in this region" in gone.output

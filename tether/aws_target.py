@@ -1,12 +1,19 @@
 """What every CLI command that talks to AWS shares: `--stage` and `--region`, the environment
-they select, and AWS failures reported as one line (exit 1) instead of a traceback."""
+they select, and AWS failures reported as one line (exit 1) instead of a traceback.
+
+`tether deploy` records where it deployed each stage in `<config dir>/deployed/<stage>.json`
+(`TETHER_CONFIG_DIR`, else `$XDG_CONFIG_HOME/tether`, else `~/.config/tether`); a command
+without `--region` then goes to the region the stage was deployed to."""
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -19,9 +26,55 @@ _ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperatio
 _BAD_CREDENTIALS = {"InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException", "InvalidSignatureException"}
 
 
-def resolve_region(region: str | None) -> str:
-    """`--region`, else `AWS_REGION`, `AWS_DEFAULT_REGION`, then the profile's region."""
-    for candidate in (region, os.environ.get("AWS_REGION"), os.environ.get("AWS_DEFAULT_REGION")):
+def config_dir() -> Path:
+    """Where the CLI keeps what it knows about deployed stages."""
+    configured = os.environ.get("TETHER_CONFIG_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "tether"
+
+
+def _record_path(stage: str) -> Path:
+    return config_dir() / "deployed" / f"{stage}.json"
+
+
+def record_deployment(names: StageNames, region: str, account: str, api_url: str) -> Path:
+    """Remember that `names.stage` is deployed in `region` (written after each deploy)."""
+    path = _record_path(names.stage)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "stage": names.stage,
+        "region": region,
+        "account": account,
+        "stack": names.stack,
+        "apiUrl": api_url,
+        "deployedAt": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def forget_deployment(stage: str) -> None:
+    """Drop the record of a destroyed stage."""
+    _record_path(stage).unlink(missing_ok=True)
+
+
+def recorded_region(stage: str) -> str | None:
+    """The region `tether deploy` last deployed `stage` to from this machine, if it recorded one."""
+    try:
+        record = json.loads(_record_path(stage).read_text())
+    except (OSError, ValueError):
+        return None
+    region = record.get("region") if isinstance(record, dict) else None
+    return region if isinstance(region, str) and region.strip() else None
+
+
+def resolve_region(region: str | None, stage: str | None = None) -> str:
+    """`--region`, else the region the stage was deployed to (`tether deploy`'s record), else
+    `AWS_REGION`, `AWS_DEFAULT_REGION`, then the profile's region."""
+    recorded = recorded_region(stage) if stage else None
+    for candidate in (region, recorded, os.environ.get("AWS_REGION"), os.environ.get("AWS_DEFAULT_REGION")):
         if candidate and candidate.strip():
             return candidate.strip()
     import boto3
@@ -42,7 +95,7 @@ def select_target(stage: str | None, region: str | None) -> StageNames:
         names = stage_names(stage)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
-    chosen = resolve_region(region)
+    chosen = resolve_region(region, names.stage)
     os.environ["TETHER_STAGE"] = names.stage
     os.environ["AWS_REGION"] = chosen
     os.environ["AWS_DEFAULT_REGION"] = chosen
@@ -101,7 +154,8 @@ def aws_command(func: F) -> F:
     @click.option(
         "--region",
         default=None,
-        help="AWS region [default: AWS_REGION, AWS_DEFAULT_REGION, or the profile's].",
+        help="AWS region [default: where tether deploy put the stage, else AWS_REGION, AWS_DEFAULT_REGION, "
+        "or the profile's].",
     )
     @click.option(
         "--stage", envvar="TETHER_STAGE", default=None, help="Deployment stage, e.g. prod [env: TETHER_STAGE]."

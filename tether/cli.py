@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from tether.aws_target import aws_command, current_names
+from tether.aws_target import aws_command, current_names, forget_deployment, record_deployment
 
 if TYPE_CHECKING:
     from chalicelib.domain.models import ProjectConfig
@@ -611,6 +611,8 @@ def deploy(bucket: str | None, **values: Any) -> None:
         done = deployment.deploy(session, names, options, bucket=bucket, packager=packager, progress=click.echo)
     except deployment.DeployError as error:
         raise click.ClickException(str(error)) from None
+    account = session.client("sts").get_caller_identity()["Account"]
+    record_deployment(names, str(session.region_name), account, done.api_url)
     _deployed()
     lines = [
         "",
@@ -649,6 +651,7 @@ def destroy(yes: bool) -> None:
         deployment.destroy(boto3.session.Session(), names, progress=click.echo)
     except deployment.DeployError as error:
         raise click.ClickException(str(error)) from None
+    forget_deployment(names.stage)
     click.echo(
         "\n".join(
             [
