@@ -84,6 +84,10 @@ def test_one_greedy_proxy_resource_and_gateway_errors_inside_the_api(sam: dict[s
     } == {p for p in body["paths"] if p != GREEDY_PATH}
     responses = body["x-amazon-apigateway-gateway-responses"]
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == "404"
+    throttled = responses["THROTTLED"]
+    assert throttled["statusCode"] == "429"
+    assert throttled["responseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
+    assert "Retry-After" in throttled["responseParameters"]["gatewayresponse.header.Access-Control-Expose-Headers"]
     for response in responses.values():
         text = response["responseTemplates"]["application/json"]
         assert set(json.loads(text)) == {"message", "code"}

@@ -180,6 +180,22 @@ def test_limit_reached_page_is_throttling(
     response = proxy(api, project, "v1.1/me")
     assert_refused(response, status=429, code="upstream_rate_limited")
     assert len(upstream_paths(sandbox)) == 3
+    assert response.headers["Retry-After"] == "30"  # the page says nothing of when
+
+
+@pytest.mark.parametrize(("asked", "told"), [("120", "120"), ("0", "1"), ("2.5", None), ("999999", "3600")])
+def test_a_throttled_proxy_call_passes_on_how_long_to_wait(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, connected: str, asked: str, told: str | None
+) -> None:
+    from chalicelib.adapters.upstream import Clock
+    from chalicelib.wiring import get_services
+
+    get_services().upstream_clock = Clock(sleep=lambda seconds: None)
+    sandbox.state.fail_next("/rest/v1.1/me", 429, {"error": "rate_limited"}, headers={"Retry-After": asked}, count=5)
+    response = proxy(api, project, "v1.1/me")
+    assert_refused(response, status=429, code="upstream_rate_limited")
+    # An unreadable Retry-After ("2.5" is neither seconds nor a date) gets the default.
+    assert response.headers["Retry-After"] == (told or "30")
 
 
 def test_hanging_upstream_ends_in_a_504_before_the_deadline(
@@ -355,7 +371,7 @@ def test_proxy_cors_allows_the_sdk_headers(api: Api, project: ProjectHandle) -> 
     expected = {"authorization", "content-type", "x-paragon-sdk-version", "x-paragon-credential", "idempotency-key"}
     assert expected <= allowed
     assert all(len(h) > 1 for h in allowed)
-    assert response.headers["Access-Control-Expose-Headers"] == "X-Tether-Error"
+    assert response.headers["Access-Control-Expose-Headers"] == "X-Tether-Error,Retry-After"
 
 
 @pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "auto"])

@@ -109,6 +109,7 @@ def test_a_burst_of_1000_events_loses_none(
     token = project.token("alice")
     statuses: Counter[int] = Counter()
     accepted: list[str] = []
+    refusals: list[dict[str, str]] = []  # the headers of each 429 (checked here: a thread's assert fails nothing)
     lock = threading.Lock()
     counter = iter(range(EVENTS))
 
@@ -130,6 +131,7 @@ def test_a_burst_of_1000_events_loses_none(
                     accepted.extend(response.json["runIds"])
                 else:
                     assert response.json["code"] == "workflow_engine_busy", response.json
+                    refusals.append({name.lower(): value for name, value in response.headers.items()})
 
     threads = [threading.Thread(target=sender) for _ in range(SENDERS)]
     for thread in threads:
@@ -139,6 +141,11 @@ def test_a_burst_of_1000_events_loses_none(
     assert set(statuses) <= {201, 429}, statuses
     assert statuses[201] + statuses[429] == EVENTS
     assert statuses[429] > 0, "the throttle must refuse some events for this test to mean anything"
+    # Each refusal says when to try again, in a header a browser may read.
+    assert len(refusals) == statuses[429]
+    for headers in refusals:
+        assert headers["retry-after"] == "5", headers
+        assert "Retry-After" in headers["access-control-expose-headers"].split(","), headers
     assert len(accepted) == statuses[201]  # one enabled workflow: one run per accepted event
     # Every accepted run started (it has an execution); every refused one is recorded as failed
     # to start, with the reason. Nothing else exists.

@@ -453,6 +453,12 @@ def _api_definition(sam_definition: dict[str, Any], names: StageNames) -> dict[s
         }
         if status is not None:
             response["statusCode"] = str(status)
+        if response_type == "THROTTLED":
+            # The stage's limits are per second.
+            response["responseParameters"]["gatewayresponse.header.Retry-After"] = "'1'"
+            response["responseParameters"]["gatewayresponse.header.Access-Control-Expose-Headers"] = (
+                "'X-Tether-Error,Retry-After'"
+            )
         gateway_responses[response_type] = response
     return {
         "openapi": "3.0.1",

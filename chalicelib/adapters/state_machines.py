@@ -27,6 +27,9 @@ class StateMachineBusy(TetherError):
 
     status = 429
     code = "workflow_engine_busy"
+    # Step Functions refills its StartExecution bucket every second; Tether's own retries have
+    # already spent about 3 s. A few more seconds lets a burst drain.
+    retry_after = 5
 
 
 class StateMachineUnavailable(TetherError):

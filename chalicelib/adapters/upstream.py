@@ -270,7 +270,9 @@ def _sleep_before_retry(delay: float, deadline: float, clock: Clock, why: str) -
     return True
 
 
-def _retry_after(answer: UpstreamResponse, policy: RetryPolicy) -> float | None:
+def retry_after_seconds(answer: UpstreamResponse) -> float | None:
+    """The wait an answer's `Retry-After` asks for (seconds or an HTTP date; never negative), or
+    None without a readable one."""
     raw = answer.header("Retry-After")
     if not raw:
         return None
@@ -282,7 +284,12 @@ def _retry_after(answer: UpstreamResponse, policy: RetryPolicy) -> float | None:
             seconds = parsedate_to_datetime(raw).timestamp() - time.time()
         except (TypeError, ValueError, OverflowError):
             return None
-    return max(0.0, min(seconds, policy.max_retry_after))
+    return max(0.0, seconds)
+
+
+def _retry_after(answer: UpstreamResponse, policy: RetryPolicy) -> float | None:
+    seconds = retry_after_seconds(answer)
+    return None if seconds is None else min(seconds, policy.max_retry_after)
 
 
 def _is_limit_page(answer: UpstreamResponse) -> bool:

@@ -36,9 +36,11 @@ SDK_REQUEST_HEADERS = [
     "X-Paragon-Preview-Mode",
 ]
 # The allowed origins are the project's (see chalicelib/api/cors.py).
-SDK_CORS = CorsPolicy(allow_headers=tuple(SDK_REQUEST_HEADERS), expose_headers=(ERROR_HEADER,))
+# Retry-After is not a CORS-safelisted response header: a browser sees it only when exposed.
+SDK_CORS = CorsPolicy(allow_headers=tuple(SDK_REQUEST_HEADERS), expose_headers=(ERROR_HEADER, "Retry-After"))
 PROXY_CORS = CorsPolicy(
-    allow_headers=(*SDK_REQUEST_HEADERS, "Idempotency-Key", "X-Idempotency-Key"), expose_headers=(ERROR_HEADER,)
+    allow_headers=(*SDK_REQUEST_HEADERS, "Idempotency-Key", "X-Idempotency-Key"),
+    expose_headers=(ERROR_HEADER, "Retry-After"),
 )
 
 View = Callable[..., Response]
@@ -55,10 +57,11 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 def error_response(error: TetherError) -> Response:
     """The `{"message", "code"}` body every Tether error uses. The `X-Tether-Error` header tells
     clients it is Tether's own answer, not a proxied provider response."""
+    headers = {ERROR_HEADER: error.code}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
     return json_response(
-        {**error.details(), "message": error.message, "code": error.code},
-        status=error.status,
-        headers={ERROR_HEADER: error.code},
+        {**error.details(), "message": error.message, "code": error.code}, status=error.status, headers=headers
     )
 
 

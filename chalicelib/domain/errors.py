@@ -8,6 +8,8 @@ class TetherError(Exception):
 
     status = 500
     code = "internal_error"
+    # Seconds after which retrying may succeed: sent as `Retry-After` (429s and passing 503s).
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)

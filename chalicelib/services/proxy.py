@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
 from chalicelib.adapters.connections import CredentialRepository
-from chalicelib.adapters.upstream import Clock, OutboundRequest, RetryPolicy, UpstreamResponse, send
+from chalicelib.adapters.upstream import (
+    Clock,
+    OutboundRequest,
+    RetryPolicy,
+    UpstreamResponse,
+    retry_after_seconds,
+    send,
+)
 from chalicelib.config import Settings
 from chalicelib.domain.errors import BadRequest, Forbidden, IntegrationNotConnected, TetherError
 from chalicelib.domain.models import CREDENTIAL_INVALID, ProjectConfig
@@ -65,10 +73,24 @@ DROPPED_RESPONSE_PREFIXES = ("access-control-", "x-tether-")
 
 
 class UpstreamThrottled(TetherError):
-    """The provider kept throttling (429 or its HTML limit page) after the retries allowed."""
+    """The provider kept throttling (429 or its HTML limit page) after the retries allowed. The
+    caller is told to wait what the provider asked for (rounded up, 1 s to an hour), else
+    `DEFAULT_RETRY_AFTER` seconds."""
 
     status = 429
     code = "upstream_rate_limited"
+
+    def __init__(self, message: str, wait: float | None = None) -> None:
+        super().__init__(message)
+        if wait is None:
+            self.retry_after = DEFAULT_RETRY_AFTER
+        else:
+            self.retry_after = min(max(1, math.ceil(wait)), MAX_RETRY_AFTER)
+
+
+# What to tell a throttled caller when the provider said nothing, and the longest wait passed on.
+DEFAULT_RETRY_AFTER = 30
+MAX_RETRY_AFTER = 3600
 
 
 @dataclass(frozen=True)
@@ -141,7 +163,9 @@ def proxy_request(
             code="integration_reconnect_required",
         )
     if response.throttled:
-        raise UpstreamThrottled(f"{provider.service_name} is rate limiting requests; try again later.")
+        raise UpstreamThrottled(
+            f"{provider.service_name} is rate limiting requests; try again later.", retry_after_seconds(response)
+        )
     return response
 
 
