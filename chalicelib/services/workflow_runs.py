@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from chalicelib.adapters.connections import CredentialRepository
@@ -330,14 +331,34 @@ def update_workflow_settings(ports: RunPorts, project_id: str, user_id: str, cha
 # ---- task history ----------------------------------------------------------------------------
 
 
+# An Express execution lasts at most 5 minutes; a little more covers clock skew and the last write.
+EXPRESS_MAX_SECONDS = 300
+EXPRESS_GRACE_SECONDS = 60
+RUN_LOST = "Tether.RunLost"
+
+
 def get_run(ports: RunPorts, project_id: str, run_id: str) -> tuple[RunRecord, list[StepRecord]]:
     """A run with its steps. A run still RUNNING whose execution has ended (its final state could
-    not record the outcome) is reconciled from Step Functions first."""
+    not record the outcome) is reconciled first: a Standard execution from DescribeExecution; an
+    Express one (request-triggered), which DescribeExecution does not know, is marked failed once
+    it is older than an Express execution can live."""
     found = ports.runs.get(project_id, run_id)
     if found is None:
         raise NotFound("No run with this id in this project.", code="run_not_found")
     run, steps = found
     steps = [_with_stored_output(ports, step) for step in steps]
+    if run.status == "RUNNING" and _is_express(run):
+        if ports.clock() - _unix(run.started_at) > EXPRESS_MAX_SECONDS + EXPRESS_GRACE_SECONDS:
+            error = {
+                "error": RUN_LOST,
+                "cause": "The run's Express execution can last at most 5 minutes and its end was never "
+                "recorded (it timed out, or its last step could not write the outcome); it is marked failed.",
+            }
+            ports.runs.finish(project_id, run_id, "FAILED", utc_now_iso(), error)
+            found = ports.runs.get(project_id, run_id)
+            assert found is not None
+            run = found[0]
+        return run, steps
     if run.status == "RUNNING" and run.execution_arn:
         try:
             described = ports.state_machines.describe_execution(run.execution_arn)
@@ -357,6 +378,15 @@ def get_run(ports: RunPorts, project_id: str, run_id: str) -> tuple[RunRecord, l
             assert found is not None
             run = found[0]
     return run, steps
+
+
+def _is_express(run: RunRecord) -> bool:
+    """Request-triggered runs execute on Express state machines."""
+    return run.trigger.get("type") == "request" or ":express:" in (run.execution_arn or "")
+
+
+def _unix(stored: str) -> float:
+    return datetime.fromisoformat(stored.replace("Z", "+00:00")).timestamp()
 
 
 def _with_stored_output(ports: RunPorts, step: StepRecord) -> StepRecord:
