@@ -540,6 +540,26 @@ def _assert_start_failure_is_reported(api: Api, project: ProjectHandle, user_id:
     assert "Set-Cookie" not in popup.headers
 
 
+def test_a_session_whose_credential_was_disconnected_polls_as_failed(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    attempt = connect_flow.start(api, project, sandbox, "alice")
+    assert connect_flow.callback(api, attempt).status == 200
+    session_path = f"/projects/{project.id}/sdk/actions/session-id/{attempt.session_id}"
+    credential_id = api.call("GET", session_path, token=attempt.token).json["connectCredentialId"]
+    removed = api.call(
+        "DELETE", f"/projects/{project.id}/users/alice/credentials/{credential_id}", headers=project.admin
+    )
+    assert removed.status == 204, removed.body
+    message = "The account connected here was disconnected or replaced by a later connection."
+    for _ in range(2):  # the first poll records the failure; the second reads it back
+        polled = api.call("GET", session_path, token=attempt.token).json
+        assert polled["connectCredentialId"] == f"failed-{attempt.session_id}"
+        assert polled["error"] == {"code": "credential_removed", "message": message}
+    failed = api.call("GET", f"/projects/{project.id}/sdk/credentials/failed-{attempt.session_id}", token=attempt.token)
+    assert_refused(failed, status=422, code="credential_removed", message=message)
+
+
 def test_the_failed_id_of_a_session_that_has_not_failed_is_a_404(
     api: Api, project: ProjectHandle, sandbox: WordPressSandbox
 ) -> None:
