@@ -202,6 +202,10 @@ EQUIVALENT = {
         "the inflater may give one byte more (cap - size + 2): any output over the cap is refused whether it"
         " is cut at one byte over or two"
     ),
+    "chalicelib.services.connect.x_read_session__mutmut_48": (
+        "the credential id kept on the session read_session turns into a failure: session_view never reads"
+        " the credential id of a failed session"
+    ),
     "chalicelib.services.connect.x_session_view__mutmut_6": (
         "`and` -> `or` in the complete-session test: the store keeps a credential id on a session only with"
         " the COMPLETE status (complete sets both, fail removes it, a new session has none)"
@@ -244,6 +248,15 @@ ACCEPTED = {
             " Tether raises are never empty; only a session item written by hand could lack one"
         )
         for n in (27, 28, 29)
+    },
+    **{
+        f"chalicelib.services.connect.x_read_session__mutmut_{n}": (
+            "read_session's failure written without `reported` (only while the session still names the"
+            " removed credential): a session is completed once, since its OAuth state is consumed once, so"
+            " no flow today can give it another credential between the read and the write; the condition"
+            " guards against one that might"
+        )
+        for n in (34, 40)
     },
     "chalicelib.adapters.upstream.x__caused_by__mutmut_8": (
         "`continue` -> `break` at a non-exception item: for the errors requests raises on a folded header the"
