@@ -51,6 +51,16 @@ def test_connect_stores_a_valid_encrypted_credential(
     assert credential["providerId"] == str(issued.user_id)
     assert credential["providerData"]["blog_id"] == str(issued.blog_id)
     assert credential["providerData"]["blog_url"].startswith("https://")
+    # The account's own fields, besides those that came with the token.
+    assert set(credential["providerData"]) == {
+        "username",
+        "display_name",
+        "primary_blog",
+        "primary_blog_url",
+        "blog_id",
+        "blog_url",
+    }, credential["providerData"]
+    assert credential["providerData"]["username"] == "alicebaker"
     assert credential["configurations"][0]["connectCredentialId"] == credential_id
     assert issued.token not in page.body.decode()
 
@@ -558,6 +568,18 @@ def test_a_session_whose_credential_was_disconnected_polls_as_failed(
         assert polled["error"] == {"code": "credential_removed", "message": message}
     failed = api.call("GET", f"/projects/{project.id}/sdk/credentials/failed-{attempt.session_id}", token=attempt.token)
     assert_refused(failed, status=422, code="credential_removed", message=message)
+
+
+def test_the_scopes_granted_are_stored_on_the_credential(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    body = {"clientId": None, "scopes": ["posts", "media"], "active": True}
+    stored = api.call("PUT", f"/projects/{project.id}/integrations/wordpress", headers=project.admin, body=body)
+    assert stored.status == 200, stored.body
+    credential_id = connect_flow.connect(api, project, sandbox, "alice")
+    path = f"/projects/{project.id}/sdk/credentials/{credential_id}"
+    credential = api.call("GET", path, token=project.token("alice")).json
+    assert sorted(credential["scopes"]) == ["media", "posts"]
 
 
 def test_the_failed_id_of_a_session_that_has_not_failed_is_a_404(
