@@ -141,6 +141,9 @@ class Settings:
     step_runner_arn: str = ""
     workflow_role_arn: str = ""
     run_history_days: int = 30
+    # A superseded version's state machine is deleted at a later deploy, once this long has
+    # passed since it stopped being current and none of its executions is running.
+    retire_versions_after_seconds: int = 1200
     workflow_sync_timeout_seconds: float = 25.0
     workflow_retry_interval_seconds: int = 2
     # Step outputs larger than this (bytes of JSON) are kept in S3, in this bucket.
@@ -234,6 +237,7 @@ def get_settings() -> Settings:
         or f"arn:aws:iam::{LOCAL_ACCOUNT}:role/tether-{stage}-scheduler",
         schedule_page_size=min(max(1, _int("TETHER_SCHEDULE_PAGE_SIZE", 100)), 1000),
         run_history_days=max(1, _int("TETHER_RUN_HISTORY_DAYS", 30)),
+        retire_versions_after_seconds=max(0, _int("TETHER_RETIRE_VERSIONS_AFTER_SECONDS", 1200)),
         # API Gateway gives up after 29 s, like the proxy's deadline.
         workflow_sync_timeout_seconds=min(_float("TETHER_WORKFLOW_SYNC_TIMEOUT_SECONDS", 25.0), 28.0),
         workflow_retry_interval_seconds=max(1, _int("TETHER_WORKFLOW_RETRY_INTERVAL_SECONDS", 2)),

@@ -198,8 +198,9 @@ def runtime_policy(names: StageNames, function_name: str | None = None) -> dict[
 
     Beyond what every function may do (`_function_statements`), the API writes project client
     secrets (create a new one, schedule an old one for deletion); creates, deletes, starts and
-    describes the stage's workflow state machines, which run as the workflow role; manages their
-    schedules; and reads large step outputs back for the runs API.
+    describes the stage's workflow state machines, which run as the workflow role, and lists an
+    old one's running executions; manages their schedules; and reads large step outputs back for
+    the runs API.
     """
     machines = names.state_machine_prefix
     statements = _function_statements(names, function_name or names.api_function, API_TABLE_ACTIONS)
@@ -212,7 +213,15 @@ def runtime_policy(names: StageNames, function_name: str | None = None) -> dict[
         },
         _step_outputs(names, ["GetObject"]),
         _state_machines(
-            names, ["CreateStateMachine", "DeleteStateMachine", "TagResource", "StartExecution", "StartSyncExecution"]
+            names,
+            [
+                "CreateStateMachine",
+                "DeleteStateMachine",
+                "TagResource",
+                "StartExecution",
+                "StartSyncExecution",
+                "ListExecutions",
+            ],
         ),
         {
             "Sid": "WorkflowExecutions",

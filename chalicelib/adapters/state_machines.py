@@ -105,6 +105,20 @@ class StateMachines:
         except BotoCoreError as exc:
             raise _unreachable("DeleteStateMachine", exc) from None
 
+    def has_running_executions(self, arn: str) -> bool:
+        """Whether a Standard state machine has an execution still running (a machine already
+        gone has none)."""
+        client = self._client_factory()
+        try:
+            page = client.list_executions(stateMachineArn=arn, statusFilter="RUNNING", maxResults=1)
+        except ClientError as exc:
+            if _code(exc) in ("StateMachineDoesNotExist", "ResourceNotFound"):
+                return False
+            raise _engine_error("ListExecutions", exc) from None
+        except BotoCoreError as exc:
+            raise _unreachable("ListExecutions", exc) from None
+        return bool(page.get("executions"))
+
     def start(self, arn: str, name: str, execution_input: str) -> str:
         """Start an execution named `name` (names are unique per state machine, so a retried start
         finds the same execution); throttling is retried with backoff. Returns the execution ARN."""

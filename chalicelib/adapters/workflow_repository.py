@@ -125,6 +125,20 @@ class WorkflowRepository:
         items = self._query(keys.workflows_partition(project_id), keys.workflow_versions_prefix(workflow_id))
         return [_deployed(project_id, item) for item in items]
 
+    def mark_retired(self, project_id: str, workflow_id: str, version: int, at: str) -> None:
+        """Note that an old version's state machine is deleted (its record stays for history)."""
+        try:
+            self._table.update_item(
+                Key=keys.workflow_version(project_id, workflow_id, version).as_item(),
+                UpdateExpression="SET retiredAt = :at",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues={":at": at},
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return
+            raise storage_error(exc) from None
+
     # ---- per-user state ---------------------------------------------------------------------
 
     def user_states(self, project_id: str, user_id: str) -> dict[str, UserWorkflowState]:
@@ -245,6 +259,7 @@ def _deployed(project_id: str, item: dict[str, Any]) -> DeployedWorkflow:
         created_at=str(item["createdAt"]),
         updated_at=str(item["updatedAt"]),
         webhook_id=str(item["webhookId"]) if item.get("webhookId") else None,
+        retired_at=str(item["retiredAt"]) if item.get("retiredAt") else None,
     )
 
 

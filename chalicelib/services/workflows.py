@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import secrets
@@ -156,7 +157,39 @@ def deploy_workflow(ports: WorkflowPorts, project_id: str, workflow_id: str, raw
         ports.webhooks.delete(dropped_webhook)  # no longer a webhook workflow: the URL stops working
     if current is not None and is_scheduled(current.definition) and not is_scheduled(deployed.definition):
         _remove_schedule_quietly(ports, project_id, workflow_id)
+    retire_superseded_versions(ports, project_id, workflow_id, now)
     return Deployment(deployed, new_secret)
+
+
+def retire_superseded_versions(ports: WorkflowPorts, project_id: str, workflow_id: str, now: str) -> list[int]:
+    """Delete the state machines of old versions no run can still need; returns their numbers.
+
+    A version is retired when it stopped being current at least `retire_versions_after_seconds`
+    ago (longer than any caller holds a version it read before starting a run on it, and than an
+    Express execution lasts) and, for a Standard machine, none of its executions is running
+    (deleting a machine stops them). Its record stays, with `retiredAt`, for the run history.
+    Best effort: a failure is logged and the deploy that called this stands."""
+    retired: list[int] = []
+    versions = ports.workflows.versions(project_id, workflow_id)
+    superseded_at = {older.version: newer.updated_at for older, newer in itertools.pairwise(versions)}
+    moment = datetime.fromisoformat(now)
+    for version in versions:
+        replaced = superseded_at.get(version.version)
+        if version.retired_at is not None or replaced is None:
+            continue
+        if (moment - datetime.fromisoformat(replaced)).total_seconds() < ports.settings.retire_versions_after_seconds:
+            continue
+        try:
+            express = version.trigger.get("type") == "request"
+            if not express and ports.state_machines.has_running_executions(version.state_machine_arn):
+                continue
+            ports.state_machines.delete(version.state_machine_arn)
+            ports.workflows.mark_retired(project_id, workflow_id, version.version, now)
+        except TetherError as error:
+            log.warning("could not retire version %d of a workflow: %s", version.version, error.code)
+            continue
+        retired.append(version.version)
+    return retired
 
 
 def get_workflow(workflows: WorkflowRepository, project_id: str, workflow_id: str) -> DeployedWorkflow:

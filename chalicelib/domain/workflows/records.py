@@ -28,6 +28,8 @@ class DeployedWorkflow:
     updated_at: str
     # The unguessable id in a webhook-triggered workflow's intake URL (None for other triggers).
     webhook_id: str | None = None
+    # When this (superseded) version's state machine was deleted, once no run could need it.
+    retired_at: str | None = None
 
     @property
     def integration(self) -> str:
