@@ -210,20 +210,13 @@ def main() -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request
     server = moto_server.start()
-    endpoint = f"http://127.0.0.1:{server.get_host_and_port()[1]}"
     env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
+        **moto_server.client_environment(server, "us-east-1"),
         "TETHER_STAGE": STAGE,
         "TETHER_PUBLIC_URL": "https://coldstart.example.com/api",
         "TETHER_WPCOM_ORIGIN": "http://127.0.0.1:9",
         "PYTHONDONTWRITEBYTECODE": "",
     }
-    env.pop("AWS_PROFILE", None)
-    env.pop("AWS_REGION", None)
     pid, secret_key, token = provision(env)
     credentials = {"admin": secret_key, "sdk": token}
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {"current": {}, "baseline": {}}

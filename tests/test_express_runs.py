@@ -14,6 +14,7 @@ from chalicelib.adapters.state_machines import state_machine_name
 from tests.conftest import Api, ProjectHandle
 from tests.connect_flow import connect
 from tests.test_workflows import deploy
+from tests.workflow_examples import slow_request_workflow
 from wpcom_sandbox.server import WordPressSandbox
 
 
@@ -27,21 +28,7 @@ def test_a_request_run_whose_end_was_never_recorded_is_marked_failed_after_the_e
     ahead = [0.0]
     get_services().clock = lambda: time.time() + ahead[0]
     connect(api, project, sandbox, "alice")
-    deploy(
-        api,
-        project,
-        "slow",
-        {
-            "name": "Slow",
-            "integration": "wordpress",
-            "defaultEnabled": True,
-            "trigger": {"type": "request"},
-            "steps": [
-                {"id": "wait", "type": "delay", "seconds": 3},
-                {"id": "done", "type": "response", "status": 200, "body": {"ok": True}},
-            ],
-        },
-    )
+    deploy(api, project, "slow", slow_request_workflow(3))
     # The caller stops waiting after a second; the run goes on and has recorded no end yet.
     response = api.call("POST", f"/projects/{project.id}/sdk/triggers/slow", token=project.token("alice"), body={})
     assert (response.status, response.json["code"]) == (504, "workflow_timeout")

@@ -23,6 +23,7 @@ from chalicelib.adapters.public_http import is_public_address
 from tests.conftest import Api, ProjectHandle
 from tests.connect_flow import connect
 from tests.test_workflows import ARTICLE_WORKFLOW, deploy, event, wait_for_run
+from tests.workflow_examples import slow_request_workflow
 from wpcom_sandbox.server import WordPressSandbox
 
 
@@ -199,21 +200,7 @@ def test_a_request_workflow_slower_than_the_deadline_answers_504_and_still_finis
     monkeypatch.setenv("TETHER_WORKFLOW_SYNC_TIMEOUT_SECONDS", "1")
     reset_services()
     connect(api, project, sandbox, "alice")
-    deploy(
-        api,
-        project,
-        "slow",
-        {
-            "name": "Slow",
-            "integration": "wordpress",
-            "defaultEnabled": True,
-            "trigger": {"type": "request"},
-            "steps": [
-                {"id": "wait", "type": "delay", "seconds": 2},
-                {"id": "done", "type": "response", "status": 200, "body": {"ok": True}},
-            ],
-        },
-    )
+    deploy(api, project, "slow", slow_request_workflow(2))
     response = api.call("POST", f"/projects/{project.id}/sdk/triggers/slow", token=project.token("alice"), body={})
     assert response.status == 504
     assert response.json["code"] == "workflow_timeout"

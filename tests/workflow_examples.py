@@ -21,3 +21,17 @@ PINNED_WORKFLOW: dict[str, Any] = {
         },
     ],
 }
+
+
+def slow_request_workflow(seconds: int) -> dict[str, Any]:
+    """A request-triggered workflow that waits `seconds`, then answers `{"ok": true}`."""
+    return {
+        "name": "Slow",
+        "integration": "wordpress",
+        "defaultEnabled": True,
+        "trigger": {"type": "request"},
+        "steps": [
+            {"id": "wait", "type": "delay", "seconds": seconds},
+            {"id": "done", "type": "response", "status": 200, "body": {"ok": True}},
+        ],
+    }

@@ -8,6 +8,7 @@ This server imports the body the way API Gateway does. Everything lives in memor
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 from typing import Any
 
@@ -43,6 +44,26 @@ def start(port: int = 0) -> Any:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server
+
+
+def client_environment(server: Any, region: str) -> dict[str, str]:
+    """This process's environment with AWS pointed at `server` (fake credentials, `region`),
+    for the subprocesses a tool starts against it; no profile or other region leaks in."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION")
+    }
+    environment.update(
+        {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server.get_host_and_port()[1]}",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+        }
+    )
+    return environment
 
 
 def main() -> None:

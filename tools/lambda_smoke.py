@@ -92,14 +92,8 @@ def main() -> None:
     """Package, deploy to moto, then call the handler from a clean virtualenv."""
     names = stage_names(STAGE)
     server = moto_server.start()
-    endpoint = f"http://127.0.0.1:{server.get_host_and_port()[1]}"
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": REGION,
-    }
+    env = moto_server.client_environment(server, REGION)
+    endpoint = env["AWS_ENDPOINT_URL"]
     tether = str(Path(sys.executable).with_name("tether"))
     with tempfile.TemporaryDirectory(prefix="tether-lambda-smoke-") as work:
         out = Path(work) / "out"
