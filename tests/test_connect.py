@@ -289,6 +289,9 @@ def test_a_second_account_replaces_the_first_unless_multiple_allowed(
     assert {i["credentialId"] for i in credentials_in_table()} == {second, third}
     state = me(api, project, "alice")["integrations"]["wordpress"]
     assert len(state["allCredentials"]) == 2
+    # Without allowMultipleCredentials, a new account replaces every earlier one, not just the first.
+    last = connect_flow.connect(api, project, sandbox, "alice", sandbox_user=users[0])
+    assert [i["credentialId"] for i in credentials_in_table()] == [last]
 
 
 def test_uninstall_deletes_the_credential_and_its_token(
