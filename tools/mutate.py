@@ -58,7 +58,13 @@ TARGETS = {
     "user_tokens": Target("chalicelib/services/user_tokens.py", ("tests/test_sdk_auth.py", "tests/test_user_ids.py")),
     "connect": Target(
         "chalicelib/services/connect.py",
-        ("tests/test_connect.py", "tests/test_connect_races.py", "tests/test_credential_health.py"),
+        (
+            "tests/test_connect.py",
+            "tests/test_connect_races.py",
+            "tests/test_credential_health.py",
+            # A stale client secret or stale development keys: the callback's invalid_client retry.
+            "tests/test_client_secrets.py",
+        ),
     ),
     "connections": Target(
         "chalicelib/adapters/connections.py",
