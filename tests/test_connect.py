@@ -585,6 +585,26 @@ def test_the_scopes_granted_are_stored_on_the_credential(
     assert sorted(credential["scopes"]) == ["media", "posts"]
 
 
+UNKNOWN_STATE = "This sign-in response was already used or is not known."
+MISSING_STATE = "The sign-in response is missing a valid state."
+
+
+@pytest.mark.parametrize(
+    ("tail", "detail"),
+    [
+        (".a.b", UNKNOWN_STATE),  # a project id, then more than one dot: still a lookup, not a parse error
+        ("." + "a" * 163, UNKNOWN_STATE),  # 200 characters in all: the longest looked up
+        ("." + "a" * 164, MISSING_STATE),  # 201 characters
+    ],
+)
+def test_a_state_naming_the_project_is_looked_up_only_up_to_200_characters(
+    api: Api, project: ProjectHandle, tail: str, detail: str
+) -> None:
+    page = api.call("GET", f"/oauth/callback?state={quote(project.id + tail)}&code=abc")
+    assert page.status == 400
+    assert f'<p id="detail">{detail}</p>'.encode() in page.body
+
+
 def test_the_failed_id_of_a_session_that_has_not_failed_is_a_404(
     api: Api, project: ProjectHandle, sandbox: WordPressSandbox
 ) -> None:

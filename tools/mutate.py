@@ -220,6 +220,9 @@ EQUIVALENT = {
         "the dev-keys cap passed for the project's own client too: the repository reads the cap only for a"
         " credential that uses the development keys"
     ),
+    "chalicelib.services.connect.x_complete_oauth__mutmut_6": (
+        "'XXXX' instead of '' for a missing state: neither starts with a project id, so both get the same refusal"
+    ),
     "chalicelib.services.connect.x_session_view__mutmut_6": (
         "`and` -> `or` in the complete-session test: the store keeps a credential id on a session only with"
         " the COMPLETE status (complete sets both, fail removes it, a new session has none)"
