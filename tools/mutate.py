@@ -137,7 +137,7 @@ EQUIVALENT = {
         for n in (6, 7)
     },
     **{
-        f"chalicelib.adapters.upstream.x__retry_after__mutmut_{n}": (
+        f"chalicelib.adapters.upstream.x_retry_after_seconds__mutmut_{n}": (
             "the Retry-After header's name in another case: UpstreamResponse.header compares names case-insensitively"
         )
         for n in (4, 5)
@@ -189,6 +189,9 @@ EQUIVALENT = {
         )
         for n in (68, 69)
     },
+    "chalicelib.adapters.upstream.x__wire_headers__mutmut_13": (
+        "a codec name in upper case: Python's codec lookup ignores case"
+    ),
     "chalicelib.adapters.upstream.x__read_body__mutmut_17": (
         "decode_content left out: urllib3 then uses the response's own setting, which requests sets to False"
     ),
