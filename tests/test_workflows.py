@@ -297,3 +297,45 @@ def test_an_integration_enabled_workflow_runs_once_when_the_user_connects(
     # Connecting the same account again is not a first connect: no second run.
     connect(api, project, sandbox, "alice")
     assert len(api.call("GET", f"/projects/{project.id}/runs", headers=project.admin).json["runs"]) == 1
+
+
+def test_a_run_that_ends_while_it_is_read_is_returned_with_all_its_steps(
+    engine: None, api: Api, project: ProjectHandle, sandbox: WordPressSandbox, monkeypatch: Any
+) -> None:
+    """GET /runs/{id} reads the steps, then asks Step Functions about a RUNNING run; if the run
+    ends in between, the answer carries the steps recorded meanwhile, not the first read's."""
+    from chalicelib.adapters.state_machines import StateMachines
+
+    connect(api, project, sandbox, "alice")
+    deploy(api, project, "post-articles", ARTICLE_WORKFLOW)
+    # The second step's upstream call waits until the run is being read.
+    reading = threading.Event()
+    record = sandbox.state.record
+
+    def held_record(method: str, path: str, *args: Any) -> None:
+        if path.endswith("/posts/new"):
+            reading.wait(20)
+        record(method, path, *args)
+
+    monkeypatch.setattr(sandbox.state, "record", held_record)
+    describe = StateMachines.describe_execution
+    described: list[str] = []
+
+    def describe_after_the_end(self: StateMachines, execution_arn: str) -> dict[str, Any]:
+        reading.set()
+        while True:
+            answer = describe(self, execution_arn)
+            if answer["status"] != "RUNNING":
+                described.append(answer["status"])
+                return answer
+            threading.Event().wait(0.05)
+
+    monkeypatch.setattr(StateMachines, "describe_execution", describe_after_the_end)
+    [run_id] = event(api, project, project.token("alice"), "article.published", {"title": "T", "body": "B"})
+    response = api.call("GET", f"/projects/{project.id}/runs/{run_id}", headers=project.admin)
+    assert response.status == 200, response.json
+    run = response.json
+    assert described == ["SUCCEEDED"]
+    assert run["status"] == "SUCCEEDED", run
+    assert [(step["id"], step["status"]) for step in run["steps"]] == [("sites", "SUCCEEDED"), ("post", "SUCCEEDED")]
+    assert run["steps"][1]["output"]["title"] == "T"

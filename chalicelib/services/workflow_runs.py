@@ -342,11 +342,7 @@ def get_run(ports: RunPorts, project_id: str, run_id: str) -> tuple[RunRecord, l
     not record the outcome) is reconciled first: a Standard execution from DescribeExecution; an
     Express one (request-triggered), which DescribeExecution does not know, is marked failed once
     it is older than an Express execution can live."""
-    found = ports.runs.get(project_id, run_id)
-    if found is None:
-        raise NotFound("No run with this id in this project.", code="run_not_found")
-    run, steps = found
-    steps = [_with_stored_output(ports, step) for step in steps]
+    run, steps = _read_run(ports, project_id, run_id)
     if run.status == "RUNNING" and _is_express(run):
         if ports.clock() - _unix(run.started_at) > EXPRESS_MAX_SECONDS + EXPRESS_GRACE_SECONDS:
             error = {
@@ -355,9 +351,7 @@ def get_run(ports: RunPorts, project_id: str, run_id: str) -> tuple[RunRecord, l
                 "recorded (it timed out, or its last step could not write the outcome); it is marked failed.",
             }
             ports.runs.finish(project_id, run_id, "FAILED", utc_now_iso(), error)
-            found = ports.runs.get(project_id, run_id)
-            assert found is not None
-            run = found[0]
+            return _read_run(ports, project_id, run_id)
         return run, steps
     if run.status == "RUNNING" and run.execution_arn:
         try:
@@ -374,10 +368,18 @@ def get_run(ports: RunPorts, project_id: str, run_id: str) -> tuple[RunRecord, l
                     "cause": described.get("cause") or status,
                 }
                 ports.runs.finish(project_id, run_id, "FAILED", utc_now_iso(), error)
-            found = ports.runs.get(project_id, run_id)
-            assert found is not None
-            run = found[0]
+            # Read again, steps too: the execution ended after the first read, so its last steps
+            # may have been recorded since.
+            return _read_run(ports, project_id, run_id)
     return run, steps
+
+
+def _read_run(ports: RunPorts, project_id: str, run_id: str) -> tuple[RunRecord, list[StepRecord]]:
+    found = ports.runs.get(project_id, run_id)
+    if found is None:
+        raise NotFound("No run with this id in this project.", code="run_not_found")
+    run, steps = found
+    return run, [_with_stored_output(ports, step) for step in steps]
 
 
 def _is_express(run: RunRecord) -> bool:
