@@ -4,8 +4,11 @@ streamed bodies, and broken answers becoming `UpstreamBadResponse` (a 502)."""
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
+import socket
+import threading
 import time
 import tracemalloc
 import zlib
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from chalicelib.adapters import upstream
 from chalicelib.adapters.http_client import reset_http_session
 from chalicelib.adapters.upstream import (
     Clock,
@@ -87,13 +91,85 @@ def test_connect_error_is_retried_for_every_method(method: str) -> None:
     assert [r.method for r in server.received] == [method]
 
 
-def test_connect_errors_stop_at_the_deadline() -> None:
+def test_connect_errors_stop_at_the_deadline(caplog: pytest.LogCaptureFixture) -> None:
     fake = FakeClock()
     policy = RetryPolicy(max_attempts=10, base_delay=1.0, max_delay=1.0)
-    with FaultServer(listening=False) as server, pytest.raises(UpstreamUnavailable):
+    with (
+        caplog.at_level(logging.INFO, logger="tether.upstream"),
+        FaultServer(listening=False) as server,
+        pytest.raises(UpstreamUnavailable) as raised,
+    ):
         send(request(server), fake.at + 4.5, 10_000, policy, fake.clock)
     # Attempts at t=0, 1, 2, 3; the next retry would end within the last second: none.
     assert fake.sleeps == [1.0, 1.0, 1.0]
+    assert raised.value.message == "The provider could not be reached, or dropped the connection."
+    assert [m for m in caplog.messages if m.startswith("upstream ")] == [
+        *["upstream connection failed: retrying in 1.00 s"] * 3,
+        "upstream connection failed: no time left to retry",
+    ]
+
+
+@contextlib.contextmanager
+def stalled_listener() -> Iterator[str]:
+    """An origin whose connects hang: a listening socket whose one-place accept queue is full
+    (Linux drops further SYNs, so the client waits for the handshake until it gives up)."""
+    with socket.socket() as listener, socket.socket() as first:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        first.connect(listener.getsockname())
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_a_stalled_connect_is_given_up_after_the_connect_timeout_and_retried_even_for_a_post(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The connect timeout is shorter than the deadline: a handshake that never ends means the
+    request never left, so it is retried (a POST too) while the deadline leaves time."""
+    monkeypatch.setattr(upstream, "CONNECT_TIMEOUT_SECONDS", 0.2)
+    clock = Clock(now=time.monotonic, sleep=lambda seconds: None, jitter=lambda: 0.0)
+    outcome: list[UpstreamTimeout] = []
+
+    def call(origin: str) -> None:
+        post = OutboundRequest("POST", origin + "/rest/v1.1/me", {}, b"{}", False)
+        try:
+            send(post, time.monotonic() + 3.0, 10_000, RetryPolicy(max_attempts=3), clock)
+        except UpstreamTimeout as exc:
+            outcome.append(exc)
+
+    with caplog.at_level(logging.INFO, logger="tether.upstream"), stalled_listener() as origin:
+        # In a thread of its own: without a connect timeout the handshake would wait for the
+        # kernel to give up (about two minutes), far past the deadline.
+        caller = threading.Thread(target=call, args=(origin,), daemon=True)
+        caller.start()
+        caller.join(10.0)
+        assert not caller.is_alive(), "the call outlived its 3 s deadline by 7 s"
+    [raised] = outcome
+    assert raised.message == "The provider did not answer in time."
+    # Three attempts of 0.2 s each, not one that waits out the deadline.
+    assert [m for m in caplog.messages if m.startswith("upstream ")] == ["upstream timed out: retrying in 0.00 s"] * 2
+
+
+@pytest.mark.parametrize("left", [0.0, -0.5])
+def test_no_time_left_before_an_attempt_is_a_504_and_nothing_is_sent(left: float) -> None:
+    fake = FakeClock()
+    with FaultServer(json_ok()) as server, pytest.raises(UpstreamTimeout) as raised:
+        send(request(server), fake.at + left, 10_000, clock=fake.clock)
+    assert raised.value.message == "The provider did not answer in time."
+    assert server.connections == 0
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_answered_as_it_is_never_followed(status: int) -> None:
+    """The provider's redirect goes back to the caller: following it would send the request (and
+    its Authorization) wherever the Location points."""
+    fake = FakeClock()
+    with FaultServer(json_ok()) as elsewhere:
+        moved = respond(status, b"", [("Location", elsewhere.origin + "/rest/v1.1/me")])
+        with FaultServer(moved) as server:
+            response = send(request(server, Authorization="Bearer t"), fake.at + 20, 10_000, clock=fake.clock)
+        assert elsewhere.connections == 0
+    assert (response.status, response.attempts) == (status, 1)
+    assert response.header("Location") == elsewhere.origin + "/rest/v1.1/me"
 
 
 # --- after sending: only a request that is safe to repeat is retried ------------------------------
@@ -332,12 +408,16 @@ def test_good_gzip_is_decoded() -> None:
 # --- what goes out ----------------------------------------------------------------------------------
 
 
-def test_accept_encoding_is_what_the_client_decodes_whatever_the_request_says() -> None:
+@pytest.mark.parametrize("name", ["Accept-Encoding", "accept-encoding", "ACCEPT-ENCODING"])
+def test_accept_encoding_is_what_the_client_decodes_whatever_the_request_says(name: str) -> None:
     fake = FakeClock()
+    # The headers after it go out too.
+    asked = {name: "br, zstd", "X-After": "kept"}
     with FaultServer(json_ok()) as server:
-        send(request(server, **{"Accept-Encoding": "br, zstd"}), fake.at + 20, 10_000, clock=fake.clock)
+        send(request(server, **asked), fake.at + 20, 10_000, clock=fake.clock)
     [received] = server.received
     assert received.headers["accept-encoding"] == "gzip, deflate"
+    assert received.headers["x-after"] == "kept"
 
 
 def test_header_values_beyond_latin1_are_sent_as_utf8() -> None:

@@ -189,9 +189,20 @@ EQUIVALENT = {
         )
         for n in (68, 69)
     },
-    "chalicelib.adapters.upstream.x__wire_headers__mutmut_13": (
-        "a codec name in upper case: Python's codec lookup ignores case"
-    ),
+    **{
+        f"chalicelib.adapters.upstream.x__wire_headers__mutmut_{n}": (
+            "a codec name in upper case: Python's codec lookup ignores case"
+        )
+        for n in (9, 13)
+    },
+    **{
+        f"chalicelib.adapters.upstream.x__wire_headers__mutmut_{n}": (
+            "the caller's Accept-Encoding not recognised in another case: requests merges a request's headers"
+            " into a case-insensitive dict, and ours, written last, replaces the caller's whatever its case"
+            " (test_accept_encoding_is_what_the_client_decodes_whatever_the_request_says, three cases)"
+        )
+        for n in (2, 4, 5)
+    },
     "chalicelib.adapters.upstream.x__read_body__mutmut_17": (
         "decode_content left out: urllib3 then uses the response's own setting, which requests sets to False"
     ),
