@@ -288,7 +288,7 @@ def complete_oauth(
         # Deactivated after the consent page was shown: store nothing.
         return fail(Forbidden(f"{provider.service_name} is not active in this project.", code="integration_inactive"))
     try:
-        client, tokens = _exchange_code(ports, configs, config, provider, state, code)
+        client, tokens = _exchange_code(ports, config, provider, state, code)
         account = fetch_account(
             provider, ports.settings.wpcom_origin, tokens.access_token, ports.settings.provider_timeout_seconds
         )
@@ -308,17 +308,17 @@ def complete_oauth(
 
 def _exchange_code(
     ports: ConnectPorts,
-    configs: ProjectConfigCache,
     config: ProjectConfig,
     provider: Provider,
     state: OAuthState,
     code: str,
 ) -> tuple[ClientCredentials, TokenSet]:
-    """Trade the code for tokens with the project's client.
+    """Trade the code for tokens with the project's client (`config` as just read from the store).
 
-    `invalid_client` from the provider may mean this container's caches are behind (the client
-    secret or the development keys changed elsewhere): read the settings and secrets again,
-    uncached, and retry once if that gives another client.
+    `invalid_client` from the provider may mean this container's cached secrets are behind (the
+    client secret or the development keys changed elsewhere): read them again, uncached, and retry
+    once if that gives another client. (The settings are not read again: the code was issued to
+    the client id the consent page named, so only a new secret for it could redeem the code.)
     """
 
     def exchange(client: ClientCredentials) -> TokenSet:
@@ -338,7 +338,7 @@ def _exchange_code(
     except OAuthProviderError as error:
         if error.code != "oauth_invalid_client":
             raise
-        fresh = resolve_client(ports, configs.get(config.project.id, fresh=True) or config, provider, fresh=True)
+        fresh = resolve_client(ports, config, provider, fresh=True)
         if fresh == client:
             raise
         return fresh, exchange(fresh)
