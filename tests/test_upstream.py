@@ -418,6 +418,8 @@ def test_accept_encoding_is_what_the_client_decodes_whatever_the_request_says(na
     [received] = server.received
     assert received.headers["accept-encoding"] == "gzip, deflate"
     assert received.headers["x-after"] == "kept"
+    # Nothing else: requests' own defaults, the host and the caller's other header.
+    assert set(received.headers) == {"host", "user-agent", "accept-encoding", "accept", "connection", "x-after"}
 
 
 def test_header_values_beyond_latin1_are_sent_as_utf8() -> None:

@@ -203,6 +203,13 @@ EQUIVALENT = {
         )
         for n in (2, 4, 5)
     },
+    **{
+        f"chalicelib.adapters.upstream.x__wire_headers__mutmut_{n}": (
+            "our Accept-Encoding set under a name in another case: requests merges the headers into a"
+            " case-insensitive dict and sends the one Accept-Encoding (the received set of names is asserted)"
+        )
+        for n in (17, 18)
+    },
     "chalicelib.adapters.upstream.x__read_body__mutmut_17": (
         "decode_content left out: urllib3 then uses the response's own setting, which requests sets to False"
     ),
