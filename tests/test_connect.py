@@ -602,6 +602,7 @@ def test_a_state_naming_the_project_is_looked_up_only_up_to_200_characters(
 ) -> None:
     page = api.call("GET", f"/oauth/callback?state={quote(project.id + tail)}&code=abc")
     assert page.status == 400
+    assert b'<h1 class="error" id="result" data-ok="false">Connection failed</h1>' in page.body
     assert f'<p id="detail">{detail}</p>'.encode() in page.body
 
 
