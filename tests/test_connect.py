@@ -81,6 +81,13 @@ def test_connect_stores_a_valid_encrypted_credential(
     assert session(api, attempt).status == 404
 
 
+def assert_refused_page(page: Any, status: int, detail: str) -> None:
+    """The callback's page for a refusal: its status, title and the reason in plain words."""
+    assert page.status == status, page.body
+    assert b'<h1 class="error" id="result" data-ok="false">Connection failed</h1>' in page.body
+    assert f'<p id="detail">{html.escape(detail)}</p>'.encode() in page.body
+
+
 def test_state_used_twice_stores_nothing_more(api: Api, project: ProjectHandle, sandbox: WordPressSandbox) -> None:
     attempt = connect_flow.start(api, project, sandbox)
     assert connect_flow.callback(api, attempt).status == 200
@@ -105,7 +112,7 @@ def test_a_stranger_can_neither_use_nor_burn_a_state(
     mallory_cookie = connect_flow.binding_cookie(api, project, project.token("mallory"))
     for cookie in (mallory_cookie, None, "x" * 32):
         page = connect_flow.callback(api, attempt, cookie=cookie)
-        assert page.status == 403
+        assert_refused_page(page, 403, "This sign-in was started by someone else or in another browser.")
         assert credentials_in_table() == []
         # Neither the state nor the session is touched: the victim's own window still finishes.
         assert session(api, attempt).json == {"id": attempt.session_id, "status": "PENDING"}
@@ -143,8 +150,22 @@ def test_callback_without_the_popup_cookie_is_refused(
     api: Api, project: ProjectHandle, sandbox: WordPressSandbox, cookie: str | None
 ) -> None:
     attempt = connect_flow.start(api, project, sandbox)
-    assert connect_flow.callback(api, attempt, cookie=cookie).status == 403
+    page = connect_flow.callback(api, attempt, cookie=cookie)
+    assert_refused_page(page, 403, "This sign-in was started by someone else or in another browser.")
     assert credentials_in_table() == []
+
+
+def test_a_cookie_that_is_not_valid_unicode_is_a_400_that_leaves_the_attempt_alive(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    attempt = connect_flow.start(api, project, sandbox)
+    # A lone surrogate cannot be encoded as UTF-8: refused before the binding is compared.
+    page = connect_flow.callback(api, attempt, cookie="\ud800")
+    assert page.status == 400
+    assert b'<code id="code">invalid_encoding</code>' in page.body
+    assert session(api, attempt).json == {"id": attempt.session_id, "status": "PENDING"}
+    assert connect_flow.callback(api, attempt).status == 200
+    assert len(credentials_in_table()) == 1
 
 
 def test_another_projects_state_is_refused(api: Api, make_project: Any, sandbox: WordPressSandbox) -> None:
@@ -173,9 +194,11 @@ def test_expired_state_is_refused(api: Api, project: ProjectHandle, sandbox: Wor
     attempt = connect_flow.start(api, project, sandbox)
     clock.now += STATE_TTL_SECONDS
     page = connect_flow.callback(api, attempt)
-    assert page.status == 400
-    assert b"expired" in page.body
+    assert_refused_page(page, 400, "The connection attempt expired; please start again.")
     assert credentials_in_table() == []
+    # The SDK's polling ends with the same error.
+    failed = session(api, attempt).json
+    assert (failed["status"], failed["error"]["code"]) == ("ERROR", "state_expired")
 
 
 def test_state_works_until_its_last_second(api: Api, project: ProjectHandle, sandbox: WordPressSandbox) -> None:

@@ -417,6 +417,32 @@ def test_the_same_account_connected_twice_at_once_is_one_credential(
             assert_seats_consistent(setup, project.id, [user_id])
 
 
+def test_one_state_delivered_twice_at_once_connects_once(
+    project: ProjectHandle, sandbox: WordPressSandbox, roomy_cap: None
+) -> None:
+    """Two deliveries of the same redirect (a double click, a reloaded popup): whether the second
+    finds the state gone or loses the consume to the first, it is refused and the code is
+    exchanged once."""
+    setup, racers = Racer("setup"), [Racer("first"), Racer("second")]
+    account = sandbox.state.all_users()[0].username
+    for n, scheduler in enumerate(one_preemption_schedules([r.table.thread for r in racers])):
+        with replay(scheduler):
+            attempt = begin(setup, project.id, f"twice-{n}", sandbox, account)
+            exchanges = len(sandbox.state.recorded_requests("/oauth2/token"))
+            outcomes = race(racers, [callback_job(attempt)] * 2, scheduler)
+            [connected] = [o for o in outcomes if getattr(o, "ok", False)]
+            [refused] = [o for o in outcomes if o is not connected]
+            assert (refused.status, refused.ok, refused.title, refused.detail) == (
+                400,
+                False,
+                "Connection failed",
+                "This sign-in response was already used or is not known.",
+            ), outcomes
+            assert len(sandbox.state.recorded_requests("/oauth2/token")) == exchanges + 1
+            [stored] = stored_ids(setup, project.id, f"twice-{n}")
+            assert polled(setup, [attempt])[0]["connectCredentialId"] == stored
+
+
 def test_two_accounts_at_once_leave_only_the_last_writers(
     project: ProjectHandle, sandbox: WordPressSandbox, roomy_cap: None
 ) -> None:

@@ -254,12 +254,12 @@ def complete_oauth(
     pending = ports.states.peek(project_id, state_hash)
     if pending is None:
         return _refused("Connection failed", "This sign-in response was already used or is not known.")
+    # The HTTP layer refuses a header that cannot be encoded (a lone surrogate) before this.
     if binding_cookie is None or not secrets.compare_digest(
-        binding_cookie.encode("utf-8", "replace"), browser_binding(pending.project_id, pending.user_id).encode()
+        binding_cookie.encode(), browser_binding(pending.project_id, pending.user_id).encode()
     ):
         # Not recorded on the session either: a stranger must not end the user's attempt.
-        not_yours = Forbidden("This sign-in was started by someone else or in another browser.", code="state_not_yours")
-        return _refused("Connection failed", not_yours.message, status=not_yours.status)
+        return _refused("Connection failed", "This sign-in was started by someone else or in another browser.", 403)
     state = ports.states.consume(project_id, state_hash)
     if state is None:
         return _refused("Connection failed", "This sign-in response was already used or is not known.")
