@@ -245,14 +245,81 @@ def test_provider_error_text_is_escaped(api: Api, project: ProjectHandle, sandbo
     assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in page.body
 
 
-@pytest.mark.parametrize("code", [None, "garbage-code"])
-def test_missing_or_garbage_code(api: Api, project: ProjectHandle, sandbox: WordPressSandbox, code: str | None) -> None:
+DENIED = "WordPress.com did not grant access"
+# What the provider's redirect carries besides the state -> the page's status and reason, and the
+# error code the SDK's polling ends with.
+CALLBACK_ERRORS: dict[str, tuple[str, int, str, str]] = {
+    "access denied, no description": ("error=access_denied", 400, f"{DENIED} (access_denied).", "oauth_access_denied"),
+    "an empty description": (
+        "error=access_denied&error_description=",
+        400,
+        f"{DENIED} (access_denied).",
+        "oauth_access_denied",
+    ),
+    "another error, described": (
+        "error=server_error&error_description=Try+later",
+        400,
+        f"{DENIED} (server_error): Try later",
+        "oauth_error",
+    ),
+    "the error cut to 64 characters": ("error=" + "e" * 65, 400, f"{DENIED} ({'e' * 64}).", "oauth_error"),
+    "the description cut to 300": (
+        "error=x&error_description=" + "d" * 301,
+        400,
+        f"{DENIED} (x): {'d' * 300}",
+        "oauth_error",
+    ),
+    "no code": ("", 400, "WordPress.com sent no authorization code.", "missing_code"),
+    "an empty code": ("code=", 400, "WordPress.com sent no authorization code.", "missing_code"),
+    "a code over 2048 characters": (
+        "code=" + "c" * 2049,
+        400,
+        "WordPress.com sent no authorization code.",
+        "missing_code",
+    ),
+    # Up to the cap, a code is the provider's to judge: the sandbox refuses it.
+    "a code of 2048 characters": ("code=" + "c" * 2048, 400, "", "oauth_invalid_grant"),
+    "a garbage code": ("code=garbage-code", 400, "", "oauth_invalid_grant"),
+}
+
+
+@pytest.mark.parametrize("case", CALLBACK_ERRORS)
+def test_each_callback_error_ends_the_attempt_with_its_reason(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, case: str
+) -> None:
+    extra, status, detail, code = CALLBACK_ERRORS[case]
     attempt = connect_flow.start(api, project, sandbox)
-    state = attempt.callback_query()["state"]
-    path = f"/oauth/callback?state={state}" + (f"&code={code}" if code else "")
+    exchanges = len(sandbox.state.recorded_requests("/oauth2/token"))
+    path = f"/oauth/callback?state={quote(attempt.callback_query()['state'])}" + (f"&{extra}" if extra else "")
     page = connect_flow.callback(api, attempt, path=path)
-    assert page.status == 400
-    assert session(api, attempt).json["status"] == "ERROR"
+    polled = session(api, attempt).json
+    assert (polled["status"], polled["error"]["code"]) == ("ERROR", code), polled
+    if detail:
+        assert_refused_page(page, status, detail)
+        assert polled["error"]["message"] == detail
+        # Refused before the provider was asked.
+        assert len(sandbox.state.recorded_requests("/oauth2/token")) == exchanges
+    else:
+        assert page.status == status
+        assert len(sandbox.state.recorded_requests("/oauth2/token")) == exchanges + 1
+    assert credentials_in_table() == []
+
+
+def test_a_project_gone_before_the_callback_is_a_404_recorded_on_the_session(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    from chalicelib.adapters import keys
+    from chalicelib.wiring import get_services
+
+    attempt = connect_flow.start(api, project, sandbox)
+    table = boto3.resource("dynamodb").Table("tether-test")
+    table.delete_item(Key=keys.project(project.id).as_item())
+    get_services().project_configs.invalidate(project.id)
+    page = connect_flow.callback(api, attempt)
+    assert_refused_page(page, 404, "The project no longer exists.")
+    # Its user tokens no longer verify, so the session is read from the table.
+    [stored] = [item for item in table.scan()["Items"] if item["SK"] == f"SESSION#{attempt.session_id}"]
+    assert (stored["errorCode"], stored["errorMessage"]) == ("project_not_found", "The project no longer exists.")
     assert credentials_in_table() == []
 
 
