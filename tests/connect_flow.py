@@ -115,6 +115,8 @@ def connect(api: Api, project: ProjectHandle, sandbox: WordPressSandbox, user_id
     attempt = start(api, project, sandbox, user_id, **kwargs)
     page = callback(api, attempt)
     assert page.status == 200, page.body
+    assert b'<h1 class="ok" id="result" data-ok="true">Connected</h1>' in page.body
+    assert b'<p id="detail">Your WordPress.com account is connected. You can close this window.</p>' in page.body
     session = api.call(
         "GET", f"/projects/{project.id}/sdk/actions/session-id/{attempt.session_id}", token=attempt.token
     )

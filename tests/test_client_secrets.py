@@ -18,10 +18,11 @@ from botocore.exceptions import ClientError
 from chalicelib.adapters import aws, keys
 from chalicelib.config import get_settings
 from chalicelib.services.integrations import SettingsInput, put_integration_settings
-from chalicelib.wiring import Services, get_services
+from chalicelib.wiring import Services, get_services, reset_services
 from tests import connect_flow
 from tests.conftest import TEST_ENV, Api, ProjectHandle, SecretWatch
 from tests.test_admin_api import client_secrets
+from tests.test_sdk_auth import assert_refused
 from wpcom_sandbox.server import WordPressSandbox
 
 REDIRECT_URI = TEST_ENV["TETHER_PUBLIC_URL"] + "/oauth/callback"
@@ -177,10 +178,9 @@ def test_invalid_client_that_a_fresh_read_does_not_fix_is_reported(
     assert len(token_requests) == 1  # reading the secret again gave the same client: no pointless retry
 
 
-def test_settings_written_before_versioned_secrets_keep_working_and_migrate(
-    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, secret_watch: SecretWatch
-) -> None:
-    # A record and secret as earlier releases stored them: the secret under one fixed name.
+def legacy_client(project: ProjectHandle, sandbox: WordPressSandbox, secret_watch: SecretWatch) -> Any:
+    """A settings record and secret as earlier releases stored them: the secret under one fixed
+    name, its value replaced in place."""
     client = sandbox.state.register_client("Customer app", REDIRECT_URI)
     secret_watch.add(client.client_secret)
     legacy_name = get_settings().client_secret_id(project.id, "wordpress")
@@ -197,6 +197,14 @@ def test_settings_written_before_versioned_secrets_keep_working_and_migrate(
             "updatedAt": "2026-01-01T00:00:00Z",
         }
     )
+    return client
+
+
+def test_settings_written_before_versioned_secrets_keep_working_and_migrate(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, secret_watch: SecretWatch
+) -> None:
+    client = legacy_client(project, sandbox, secret_watch)
+    legacy_name = get_settings().client_secret_id(project.id, "wordpress")
     connect_flow.connect(api, project, sandbox, "alice")
 
     renewed = new_sandbox_secret(sandbox, client.client_id, secret_watch)
@@ -204,3 +212,34 @@ def test_settings_written_before_versioned_secrets_keep_working_and_migrate(
     assert api.call("PUT", settings_path(project), body=body, headers=project.admin).status == 200
     assert "DeletedDate" in client_secrets(project)[legacy_name]
     connect_flow.connect(api, project, sandbox, "bob")
+
+
+def test_a_legacy_secret_changed_in_place_is_picked_up_at_once(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, secret_watch: SecretWatch
+) -> None:
+    client = legacy_client(project, sandbox, secret_watch)
+    connect_flow.connect(api, project, sandbox, "alice")  # this container caches the secret
+    renewed = new_sandbox_secret(sandbox, client.client_id, secret_watch)
+    # The operator pastes the regenerated secret over the old one (the console, an old CLI).
+    legacy_name = get_settings().client_secret_id(project.id, "wordpress")
+    boto3.client("secretsmanager").put_secret_value(SecretId=legacy_name, SecretString=renewed)
+    connect_flow.connect(api, project, sandbox, "bob")  # invalid_client, then a fresh read: connected
+    token_requests = [r for r in sandbox.state.recorded_requests() if r.path == "/oauth2/token"]
+    assert len(token_requests) == 3
+
+
+def test_a_client_secret_deleted_behind_tethers_back_is_a_409_that_says_so(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, secret_watch: SecretWatch
+) -> None:
+    own_client(api, project, sandbox, secret_watch)
+    [name] = client_secrets(project)
+    boto3.client("secretsmanager").delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    reset_services()  # a container that has not read the secret yet
+    token = project.token("alice")
+    response = connect_flow.build_oauth(api, project, token, "lost-secret")
+    assert_refused(
+        response,
+        status=409,
+        code="client_secret_missing",
+        message="The project's WordPress.com client id or secret is missing; store them again.",
+    )

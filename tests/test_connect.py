@@ -696,6 +696,24 @@ def test_a_state_naming_the_project_is_looked_up_only_up_to_200_characters(
     assert f'<p id="detail">{detail}</p>'.encode() in page.body
 
 
+@pytest.mark.parametrize(
+    "state",
+    [
+        "",
+        "no-project-here",
+        "not-a-uuid.abc",
+        "{PROJECT}.abc",  # a project id in upper case is not how Tether writes one
+        "{{{project}}}.abc",  # braces, which uuid.UUID() accepts
+    ],
+)
+def test_a_state_that_does_not_start_with_a_project_id_is_refused_without_a_lookup(
+    api: Api, project: ProjectHandle, state: str
+) -> None:
+    forged = state.format(project=project.id, PROJECT=project.id.upper())
+    page = api.call("GET", f"/oauth/callback?state={quote(forged)}&code=abc")
+    assert_refused_page(page, 400, MISSING_STATE)
+
+
 def test_the_failed_id_of_a_session_that_has_not_failed_is_a_404(
     api: Api, project: ProjectHandle, sandbox: WordPressSandbox
 ) -> None:

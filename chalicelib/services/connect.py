@@ -228,7 +228,6 @@ class CallbackOutcome:
     ok: bool
     title: str
     detail: str
-    credential_id: str | None = None
 
 
 def _refused(title: str, detail: str, status: int = 400) -> CallbackOutcome:
@@ -302,7 +301,6 @@ def complete_oauth(
         ok=True,
         title="Connected",
         detail=f"Your {provider.service_name} account is connected. You can close this window.",
-        credential_id=credential.id,
     )
 
 
