@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import time
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import boto3
 import pytest
@@ -468,9 +469,29 @@ def test_revoked_token_makes_the_credential_invalid_until_reconnect(
     assert me(api, project, "alice")["integrations"]["wordpress"]["credentialStatus"] == "VALID"
 
 
+def test_the_state_is_the_project_id_and_256_random_bits(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    states = set()
+    for n in range(3):
+        built = connect_flow.build_oauth(api, project, project.token("alice"), f"session-{n}")
+        state = parse_qs(urlsplit(built.json["redirectUrl"]).query)["state"][0]
+        project_id, _, random_part = state.partition(".")
+        assert project_id == project.id
+        # token_urlsafe(32): 32 bytes, 43 characters of unpadded URL-safe base64.
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43}", random_part), random_part
+        states.add(state)
+    assert len(states) == 3
+
+
 def test_build_oauth_refusals(api: Api, project: ProjectHandle, sandbox: WordPressSandbox) -> None:
     token = project.token("alice")
-    assert_refused(connect_flow.build_oauth(api, project, token, "bad id!"), status=400, code="invalid_session_id")
+    assert_refused(
+        connect_flow.build_oauth(api, project, token, "bad id!"),
+        status=400,
+        code="invalid_session_id",
+        message="oauthMetaKeyId must be 6-128 letters, digits, '-' or '_'.",
+    )
     bad_options = connect_flow.build_oauth(api, project, token, "session-1", install_options="{not json")
     assert_refused(bad_options, status=400, code="invalid_install_options")
     unknown = api.call(

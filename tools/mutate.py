@@ -241,6 +241,9 @@ EQUIVALENT = {
         "the dev-keys cap passed for the project's own client too: the repository reads the cap only for a"
         " credential that uses the development keys"
     ),
+    "chalicelib.services.connect.x_start_connect__mutmut_42": (
+        "secrets.token_urlsafe(None): its default is 32 bytes, the number given"
+    ),
     "chalicelib.services.connect.x_browser_binding__mutmut_2": (
         "the binding cut to 33 hex digits instead of 32: the popup's cookie and the callback's check both"
         " come from this one function, so they agree at any length"
