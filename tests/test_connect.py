@@ -475,7 +475,10 @@ def test_the_state_is_the_project_id_and_256_random_bits(
     states = set()
     for n in range(3):
         built = connect_flow.build_oauth(api, project, project.token("alice"), f"session-{n}")
-        state = parse_qs(urlsplit(built.json["redirectUrl"]).query)["state"][0]
+        query = parse_qs(urlsplit(built.json["redirectUrl"]).query)
+        # WordPress.com takes no PKCE: no code_challenge is sent.
+        assert sorted(query) == ["client_id", "redirect_uri", "response_type", "state"]
+        state = query["state"][0]
         project_id, _, random_part = state.partition(".")
         assert project_id == project.id
         # token_urlsafe(32): 32 bytes, 43 characters of unpadded URL-safe base64.
