@@ -32,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +89,11 @@ TARGETS = {
 }
 
 
+def _each(function: str, numbers: Iterable[int], reason: str) -> dict[str, str]:
+    """One entry per mutant number of `function` (mutmut's dotted name), all for one reason."""
+    return {f"{function}__mutmut_{n}": reason for n in numbers}
+
+
 # Survivors reviewed and found equivalent (no input can tell them from the original), with why.
 # A survivor not listed here fails `make mutate`: kill it with a test, or explain it here and in
 # docs/mutation.md. (mutmut numbers mutants per function: an edit to a function renumbers them,
@@ -106,13 +112,12 @@ EQUIVALENT = {
         " there neither is accepted: partition leaves an '=' in the value (not digits, not hex), rpartition"
         " leaves one in the name (not 't' or 'v1')"
     ),
-    **{
-        f"chalicelib.services.user_tokens.x_verify_user_token__mutmut_{n}": (
-            "the refusal of a non-string 'kid' cannot be reached: PyJWT (pinned 2.15.1) already refuses such a"
-            " header in get_unverified_header (_validate_kid), answered as 'not a well-formed JWT'"
-        )
-        for n in range(55, 64)
-    },
+    **_each(
+        "chalicelib.services.user_tokens.x_verify_user_token",
+        range(55, 64),
+        "the refusal of a non-string 'kid' cannot be reached: PyJWT (pinned 2.15.1) already refuses such a"
+        " header in get_unverified_header (_validate_kid), answered as 'not a well-formed JWT'",
+    ),
     **{
         f"chalicelib.adapters.encryption.{name}": "a codec name in upper case: Python's codec lookup ignores case"
         for name in (
@@ -123,39 +128,34 @@ EQUIVALENT = {
             "xǁEncryptorǁopen__mutmut_51",
         )
     },
-    **{
-        f"chalicelib.adapters.encryption.x__context__mutmut_{n}": (
-            "sort_keys dropped: the context dict is written in sorted order (project, record) already"
-        )
-        for n in (5, 11)
-    },
-    **{
-        f"chalicelib.adapters.encryption.xǁEncryptorǁ_key_after_reload__mutmut_{n}": (
-            "the reload counter moves by -1 or 2 instead of 1: it is only compared for equality with an"
-            " earlier reading, and any step that never returns to an earlier value works alike"
-        )
-        for n in (6, 7)
-    },
-    **{
-        f"chalicelib.adapters.upstream.x_retry_after_seconds__mutmut_{n}": (
-            "the Retry-After header's name in another case: UpstreamResponse.header compares names case-insensitively"
-        )
-        for n in (4, 5)
-    },
-    **{
-        f"chalicelib.adapters.upstream.xǁ_Inflaterǁcheck_complete__mutmut_{n}": (
-            "the text of the zlib.error for a truncated stream: _read_response catches it and answers its own"
-            " message, the text is never read"
-        )
-        for n in (3, 4, 5)
-    },
-    **{
-        f"chalicelib.adapters.upstream.x__is_limit_page__mutmut_{n}": (
-            "Content-Type's name in another case, or 'XXXX' for a missing one: header() ignores case, and"
-            " neither '' nor 'XXXX' holds 'text/html'"
-        )
-        for n in (8, 9, 10)
-    },
+    **_each(
+        "chalicelib.adapters.encryption.x__context",
+        (5, 11),
+        "sort_keys dropped: the context dict is written in sorted order (project, record) already",
+    ),
+    **_each(
+        "chalicelib.adapters.encryption.xǁEncryptorǁ_key_after_reload",
+        (6, 7),
+        "the reload counter moves by -1 or 2 instead of 1: it is only compared for equality with an"
+        " earlier reading, and any step that never returns to an earlier value works alike",
+    ),
+    **_each(
+        "chalicelib.adapters.upstream.x_retry_after_seconds",
+        (4, 5),
+        "the Retry-After header's name in another case: UpstreamResponse.header compares names case-insensitively",
+    ),
+    **_each(
+        "chalicelib.adapters.upstream.xǁ_Inflaterǁcheck_complete",
+        (3, 4, 5),
+        "the text of the zlib.error for a truncated stream: _read_response catches it and answers its own"
+        " message, the text is never read",
+    ),
+    **_each(
+        "chalicelib.adapters.upstream.x__is_limit_page",
+        (8, 9, 10),
+        "Content-Type's name in another case, or 'XXXX' for a missing one: header() ignores case, and"
+        " neither '' nor 'XXXX' holds 'text/html'",
+    ),
     "chalicelib.adapters.upstream.xǁ_Failureǁ__init____mutmut_1": (
         "the _Failure's own exception text: it never leaves send, which raises failure.error and logs failure.why"
     ),
@@ -167,61 +167,54 @@ EQUIVALENT = {
         "args[0] taken without checking args: every RequestException requests raises from Session.request"
         " carries the underlying error or a message as its first argument"
     ),
-    **{
-        f"chalicelib.adapters.upstream.x__read_body__mutmut_{n}": (
-            "Content-Length's name in another case: requests' response headers are a case-insensitive dict"
-        )
-        for n in (4, 5)
-    },
+    **_each(
+        "chalicelib.adapters.upstream.x__read_body",
+        (4, 5),
+        "Content-Length's name in another case: requests' response headers are a case-insensitive dict",
+    ),
     "chalicelib.adapters.upstream.x__read_body__mutmut_15": (
         "decode_content=None: urllib3 then uses the response's own setting, which requests sets to False"
     ),
-    **{
-        f"chalicelib.adapters.upstream.x__read_response__mutmut_{n}": (
-            "Content-Encoding's name in another case: requests' response headers are a case-insensitive dict"
-        )
-        for n in (17, 18)
-    },
-    **{
-        f"chalicelib.adapters.upstream.x__read_response__mutmut_{n}": (
-            "the attempts or throttled field of one attempt's answer: send builds its own UpstreamResponse with"
-            " its attempt count and its own throttled verdict, and never reads these two"
-        )
-        for n in (68, 69)
-    },
-    **{
-        f"chalicelib.adapters.upstream.x__wire_headers__mutmut_{n}": (
-            "a codec name in upper case: Python's codec lookup ignores case"
-        )
-        for n in (9, 13)
-    },
-    **{
-        f"chalicelib.adapters.upstream.x__wire_headers__mutmut_{n}": (
-            "the caller's Accept-Encoding not recognised in another case: requests merges a request's headers"
-            " into a case-insensitive dict, and ours, written last, replaces the caller's whatever its case"
-            " (test_accept_encoding_is_what_the_client_decodes_whatever_the_request_says, three cases)"
-        )
-        for n in (2, 4, 5)
-    },
-    **{
-        f"chalicelib.adapters.upstream.x__wire_headers__mutmut_{n}": (
-            "our Accept-Encoding set under a name in another case: requests merges the headers into a"
-            " case-insensitive dict and sends the one Accept-Encoding (the received set of names is asserted)"
-        )
-        for n in (17, 18)
-    },
+    **_each(
+        "chalicelib.adapters.upstream.x__read_response",
+        (17, 18),
+        "Content-Encoding's name in another case: requests' response headers are a case-insensitive dict",
+    ),
+    **_each(
+        "chalicelib.adapters.upstream.x__read_response",
+        (68, 69),
+        "the attempts or throttled field of one attempt's answer: send builds its own UpstreamResponse with"
+        " its attempt count and its own throttled verdict, and never reads these two",
+    ),
+    **_each(
+        "chalicelib.adapters.upstream.x__wire_headers",
+        (9, 13),
+        "a codec name in upper case: Python's codec lookup ignores case",
+    ),
+    **_each(
+        "chalicelib.adapters.upstream.x__wire_headers",
+        (2, 4, 5),
+        "the caller's Accept-Encoding not recognised in another case: requests merges a request's headers"
+        " into a case-insensitive dict, and ours, written last, replaces the caller's whatever its case"
+        " (test_accept_encoding_is_what_the_client_decodes_whatever_the_request_says, three cases)",
+    ),
+    **_each(
+        "chalicelib.adapters.upstream.x__wire_headers",
+        (17, 18),
+        "our Accept-Encoding set under a name in another case: requests merges the headers into a"
+        " case-insensitive dict and sends the one Accept-Encoding (the received set of names is asserted)",
+    ),
     "chalicelib.adapters.upstream.x__read_body__mutmut_17": (
         "decode_content left out: urllib3 then uses the response's own setting, which requests sets to False"
     ),
-    **{
-        f"chalicelib.adapters.upstream.x__read_body__mutmut_{n}": (
-            "a looser bound on what the inflater may give per chunk (cap + size + 1, or 2 once at the cap):"
-            " the body is refused exactly when its decoded size passes the cap either way, and a body under"
-            " the cap comes back whole; only how far past the cap decoding runs before the refusal differs"
-            " (at most about twice the cap)"
-        )
-        for n in (31, 32)
-    },
+    **_each(
+        "chalicelib.adapters.upstream.x__read_body",
+        (31, 32),
+        "a looser bound on what the inflater may give per chunk (cap + size + 1, or 2 once at the cap):"
+        " the body is refused exactly when its decoded size passes the cap either way, and a body under"
+        " the cap comes back whole; only how far past the cap decoding runs before the refusal differs"
+        " (at most about twice the cap)",
+    ),
     "chalicelib.adapters.upstream.x__read_body__mutmut_16": (
         "stream() without a size: urllib3's default read size is 2**16, which is CHUNK_BYTES"
     ),
@@ -265,61 +258,55 @@ EQUIVALENT = {
 # Survivors reviewed and explained but not proven equivalent for every input: no test through a
 # public interface can reach the difference (say why). Reported apart from the equivalent ones.
 ACCEPTED = {
-    **{
-        f"chalicelib.adapters.upstream.x__caused_by__mutmut_{n}": (
-            "the walk's guard against revisiting an exception: it only matters for a cycle in the exception"
-            " graph, which requests/urllib3 do not build for any answer we know of; revisiting a node in an"
-            " acyclic graph changes nothing"
-        )
-        for n in (6, 11)
-    },
-    **{
-        f"chalicelib.adapters.upstream.x__caused_by__mutmut_{n}": (
-            "an exception's `reason` not walked: urllib3 raises MaxRetryError from its reason, so the walk"
-            " reaches the same exception through __cause__; only an error nested in `reason` alone would be"
-            " missed, which requests/urllib3 do not build for any answer we know of"
-        )
-        for n in (13, 18, 19)
-    },
+    **_each(
+        "chalicelib.adapters.upstream.x__caused_by",
+        (6, 11),
+        "the walk's guard against revisiting an exception: it only matters for a cycle in the exception"
+        " graph, which requests/urllib3 do not build for any answer we know of; revisiting a node in an"
+        " acyclic graph changes nothing",
+    ),
+    **_each(
+        "chalicelib.adapters.upstream.x__caused_by",
+        (13, 18, 19),
+        "an exception's `reason` not walked: urllib3 raises MaxRetryError from its reason, so the walk"
+        " reaches the same exception through __cause__; only an error nested in `reason` alone would be"
+        " missed, which requests/urllib3 do not build for any answer we know of",
+    ),
     "chalicelib.adapters.upstream.xǁ_Inflaterǁfeed__mutmut_1": (
         "the raw-deflate fallback tried again on a later chunk (`and` -> `or`): an error there is a corrupt"
         " stream either way; the fallback then inflates a mid-stream piece from scratch, which fails too (502,"
         " the same message) unless that piece happens to be a complete raw deflate stream of its own"
     ),
-    **{
-        f"chalicelib.services.connect.x_failed_session_error__mutmut_{n}": (
-            "the fallback text for a failed session without a message: every way a session fails stores its"
-            " error's message (complete_oauth's fail, read_session, _record_failed_start), and the messages"
-            " Tether raises are never empty; only a session item written by hand could lack one"
-        )
-        for n in (27, 28, 29)
-    },
-    **{
-        f"chalicelib.services.connect.x_read_session__mutmut_{n}": (
-            "read_session's failure written without `reported` (only while the session still names the"
-            " removed credential): a session is completed once, since its OAuth state is consumed once, so"
-            " no flow today can give it another credential between the read and the write; the condition"
-            " guards against one that might"
-        )
-        for n in (34, 40)
-    },
-    **{
-        f"chalicelib.services.connect.x_store_credential__mutmut_{n}": (
-            "the user's earlier credential for the account not found (or its id not reused): today every"
-            " credential's id is derived from (project, user, integration, account), so the derived id is"
-            " that credential's id and the replace path rewrites it alike; it differs only for a credential"
-            " stored before ids were derived, which no test (or fixture) creates"
-        )
-        for n in (8, 9, 42)
-    },
-    **{
-        f"chalicelib.services.connect.x_start_connect__mutmut_{n}": (
-            "PKCE never used, or its verifier or challenge dropped: the one provider in the catalogue"
-            " (WordPress.com) does not use PKCE, so there is none to drop; testable once a PKCE provider is"
-            " added (that PKCE is never forced on WordPress.com is tested)"
-        )
-        for n in (45, 74, 90, 97)
-    },
+    **_each(
+        "chalicelib.services.connect.x_failed_session_error",
+        (27, 28, 29),
+        "the fallback text for a failed session without a message: every way a session fails stores its"
+        " error's message (complete_oauth's fail, read_session, _record_failed_start), and the messages"
+        " Tether raises are never empty; only a session item written by hand could lack one",
+    ),
+    **_each(
+        "chalicelib.services.connect.x_read_session",
+        (34, 40),
+        "read_session's failure written without `reported` (only while the session still names the"
+        " removed credential): a session is completed once, since its OAuth state is consumed once, so"
+        " no flow today can give it another credential between the read and the write; the condition"
+        " guards against one that might",
+    ),
+    **_each(
+        "chalicelib.services.connect.x_store_credential",
+        (8, 9, 42),
+        "the user's earlier credential for the account not found (or its id not reused): today every"
+        " credential's id is derived from (project, user, integration, account), so the derived id is"
+        " that credential's id and the replace path rewrites it alike; it differs only for a credential"
+        " stored before ids were derived, which no test (or fixture) creates",
+    ),
+    **_each(
+        "chalicelib.services.connect.x_start_connect",
+        (45, 74, 90, 97),
+        "PKCE never used, or its verifier or challenge dropped: the one provider in the catalogue"
+        " (WordPress.com) does not use PKCE, so there is none to drop; testable once a PKCE provider is"
+        " added (that PKCE is never forced on WordPress.com is tested)",
+    ),
     "chalicelib.services.connect.x__exchange_code__mutmut_6": (
         "the PKCE verifier not sent: the one provider in the catalogue (WordPress.com) does not use PKCE, so"
         " the verifier is None anyway; testable once a PKCE provider is added"
