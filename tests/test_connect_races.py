@@ -5,6 +5,7 @@ development-keys cap under concurrent connects."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import random
 import secrets
@@ -461,7 +462,14 @@ def test_two_accounts_at_once_leave_only_the_last_writers(
             [winner] = complete
             winners.add(winner)
             assert views[winner]["connectCredentialId"] == stored
-            assert views[1 - winner]["error"]["code"] in {"connect_superseded", "credential_removed"}
+            loser = views[1 - winner]["error"]
+            assert (loser["code"], loser["message"]) in {
+                ("connect_superseded", "A later connection of this integration replaced this one; it was not stored."),
+                (
+                    "credential_removed",
+                    "The account connected here was disconnected or replaced by a later connection.",
+                ),
+            }, loser
             assert_seats_consistent(setup, project.id, [user_id])
     assert winners == {0, 1}  # the schedules raced both ways
 
@@ -527,6 +535,8 @@ def test_a_disconnect_racing_a_connect_never_strands_a_seat(
 
             outcomes = race(racers, [callback_job(attempt), disconnect], scheduler)
             assert outcomes[0].status == 200, outcomes
+            # The disconnect reads the seat again when the connect changed it meanwhile: it succeeds.
+            assert getattr(outcomes[1], "id", outcomes[1]) == old, outcomes
             [stored] = stored_ids(setup, project.id, user_id)
             assert stored != old
             assert_seats_consistent(setup, project.id, [user_id])
@@ -562,6 +572,68 @@ def test_two_disconnects_of_one_credential_at_once_delete_it_once(
                 "No such credential.",
             )
             assert stored_ids(setup, project.id, user_id) == set()
+            assert_seats_consistent(setup, project.id, [user_id])
+
+
+def test_disconnects_of_a_users_two_credentials_at_once_both_succeed_and_free_the_seat(
+    project: ProjectHandle, sandbox: WordPressSandbox, roomy_cap: None
+) -> None:
+    """Each disconnect reads the seat holding both credentials; whichever commits second finds it
+    changed (now its credential is the last), reads it again and frees the seat."""
+    from chalicelib.services.credentials import delete_credential
+
+    setup, racers = Racer("setup"), [Racer("first"), Racer("second")]
+    accounts = [u.username for u in sandbox.state.all_users()]
+    for n, scheduler in enumerate(one_preemption_schedules([r.table.thread for r in racers])):
+        with replay(scheduler):
+            user_id = f"both-{n}"
+            for account in accounts[:2]:
+                assert (
+                    callback_job(begin(setup, project.id, user_id, sandbox, account, allow_multiple=True))(setup).status
+                    == 200
+                )
+            held = sorted(stored_ids(setup, project.id, user_id))
+            assert len(held) == 2
+
+            def disconnect(credential_id: str, user_id: str = user_id) -> Callable[[Racer], Any]:
+                return lambda racer: delete_credential(racer.ports.credentials, project.id, user_id, credential_id)
+
+            outcomes = race(racers, [disconnect(held[0]), disconnect(held[1])], scheduler)
+            assert [getattr(o, "id", o) for o in outcomes] == held, outcomes
+            assert stored_ids(setup, project.id, user_id) == set()
+            assert_seats_consistent(setup, project.id, [user_id])
+
+
+def test_a_replacing_connect_racing_a_disconnect_of_one_it_replaces(
+    project: ProjectHandle, sandbox: WordPressSandbox, roomy_cap: None
+) -> None:
+    """The user holds two accounts; a third replaces both while one of them is disconnected. The
+    sweep meets that one deleted (or the disconnect meets it swept): the connect still succeeds
+    and removes the other, the disconnect succeeds or is a 404."""
+    from chalicelib.domain.errors import NotFound
+    from chalicelib.services.credentials import delete_credential
+
+    setup, racers = Racer("setup"), [Racer("connect"), Racer("disconnect")]
+    accounts = [u.username for u in sandbox.state.all_users()]
+    assert len(accounts) >= 3
+    for n, scheduler in enumerate(one_preemption_schedules([r.table.thread for r in racers])):
+        with replay(scheduler):
+            user_id = f"sweep-{n}"
+            for account in accounts[:2]:
+                job = callback_job(begin(setup, project.id, user_id, sandbox, account, allow_multiple=True))
+                assert job(setup).status == 200
+            held = sorted(stored_ids(setup, project.id, user_id))
+            replacing = begin(setup, project.id, user_id, sandbox, accounts[2])
+
+            def disconnect(racer: Racer, user_id: str = user_id, gone: str = held[1]) -> Any:
+                return delete_credential(racer.ports.credentials, project.id, user_id, gone)
+
+            outcomes = race(racers, [callback_job(replacing), disconnect], scheduler)
+            assert outcomes[0].status == 200, outcomes
+            assert getattr(outcomes[1], "id", None) == held[1] or isinstance(outcomes[1], NotFound), outcomes
+            [stored] = stored_ids(setup, project.id, user_id)
+            assert stored not in held
+            assert polled(setup, [replacing])[0]["connectCredentialId"] == stored
             assert_seats_consistent(setup, project.id, [user_id])
 
 
@@ -646,6 +718,51 @@ def test_a_transaction_conflict_is_retried_a_few_times(aws_env: None, conflicts:
         assert repository.list_for_user("p", "u") == []
     assert client.calls == min(conflicts + 1, TRANSACTION_ATTEMPTS)
     assert len(slept) == client.calls - 1
+
+
+class _SeatAlwaysChangedClient:
+    """A DynamoDB client under which the user's seat changes before every transaction commits:
+    the seat operation's condition fails each time."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.calls = 0
+
+    def transact_write_items(self, **params: Any) -> Any:
+        from chalicelib.adapters.keys import DEV_KEY_SEAT
+
+        self.calls += 1
+        items = params["TransactItems"]
+        reasons = [{"Code": "ConditionalCheckFailed" if DEV_KEY_SEAT in json.dumps(op) else "None"} for op in items]
+        error = {"Error": {"Code": "TransactionCanceledException", "Message": "condition"}}
+        raise ClientError({**error, "CancellationReasons": reasons}, "TransactWriteItems")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_a_seat_that_keeps_changing_is_a_409_after_a_few_reads(aws_env: None) -> None:
+    from chalicelib.adapters import aws
+    from chalicelib.adapters.connections import SEAT_ATTEMPTS, CredentialRepository
+    from chalicelib.adapters.dynamo import Table
+    from chalicelib.domain.errors import Conflict
+    from chalicelib.domain.models import Credential
+    from chalicelib.wiring import get_services
+
+    services = get_services()
+    client = _SeatAlwaysChangedClient(aws.dynamodb())
+    table = Table(services.settings.table_name, lambda: cast(Any, client))
+    repository = CredentialRepository(table, services.encryptor, sleep=lambda seconds: None)
+    credential = Credential("p", "u", "c", "wordpress", "VALID", "1", {}, (), False, "t0", "t0")
+    with pytest.raises(Conflict) as raised:
+        repository.save(credential, {"accessToken": "x"})
+    assert (raised.value.status, raised.value.code, raised.value.message) == (
+        409,
+        "concurrent_update",
+        "The credential changed repeatedly while being saved; try again.",
+    )
+    assert client.calls == SEAT_ATTEMPTS
+    assert repository.list_for_user("p", "u") == []
 
 
 def test_reconnecting_through_the_projects_own_client_gives_the_seat_back(
