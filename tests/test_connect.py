@@ -352,6 +352,20 @@ def test_token_endpoint_faults(
     assert credentials_in_table() == []
 
 
+def test_a_long_provider_refusal_is_shown_whole_and_kept_on_the_session_cut_to_500_characters(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox
+) -> None:
+    attempt = connect_flow.start(api, project, sandbox)
+    # The provider's error and description are each cut to 300 characters: 645 in all.
+    sandbox.state.fail_next("/oauth2/token", 400, {"error": "e" * 400, "error_description": "d" * 400})
+    page = connect_flow.callback(api, attempt)
+    message = "WordPress.com refused the authorization: " + "e" * 300 + " (" + "d" * 300 + ")"
+    assert_refused_page(page, 400, message)
+    polled = session(api, attempt).json["error"]
+    assert polled["message"] == message[:500]
+    assert credentials_in_table() == []
+
+
 def test_reconnecting_the_same_account_updates_the_credential(
     api: Api, project: ProjectHandle, sandbox: WordPressSandbox
 ) -> None:
