@@ -66,7 +66,7 @@ def test_a_session_is_readable_until_it_expires(api: Api, project: ProjectHandle
     assert api.call("GET", credential_path, token=attempt.token).json["code"] == "oauth_access_denied"
     # DynamoDB's TTL sweep lags: the item is still there, but the session is over.
     clock.now = started + SESSION_TTL_SECONDS
-    assert_refused(session(api, attempt), status=404, code="session_not_found")
+    assert_refused(session(api, attempt), status=404, code="session_not_found", message="No such connect session.")
     assert_refused(api.call("GET", credential_path, token=attempt.token), status=404, code="session_not_found")
     clock.now = started + SESSION_TTL_SECONDS + 3600
     assert_refused(session(api, attempt), status=404, code="session_not_found")

@@ -269,6 +269,21 @@ EQUIVALENT = {
         (96, 97),
         "the label of the release operation: it has no condition, so it is never among the failed labels",
     ),
+    **_each(
+        "chalicelib.adapters.connections.x__take_seat",
+        (22, 25, 57),
+        "an expression keyword (ADD, OR) in lower case: DynamoDB's keywords are not case-sensitive",
+    ),
+    **_each(
+        "chalicelib.adapters.connections.x__take_seat",
+        (35, 36),
+        "the label of the seat operation of a take: it has no condition, so it is never among the failed"
+        " labels (the cap operation's is)",
+    ),
+    "chalicelib.adapters.connections.xǁConnectSessionRepositoryǁget__mutmut_49": (
+        "the integration type of a session read back: nothing reads it (it is written for the record;"
+        " the callback takes the integration from the OAuth state)"
+    ),
     "chalicelib.adapters.encryption.x__new_key_id__mutmut_7": (
         "local time instead of UTC in a new key id: the same where the clock's zone is UTC (Lambda, the"
         " tests); elsewhere only the id's text differs, and ids are opaque names compared for equality"
@@ -350,6 +365,23 @@ ACCEPTED = {
         (12, 13),
         "the seat read without ConsistentRead: moto's reads are always consistent; on DynamoDB a stale"
         " read would fail the seat condition and be read again (up to SEAT_ATTEMPTS times)",
+    ),
+    **{
+        f"chalicelib.adapters.connections.xǁ{function}__mutmut_{n}": (
+            "a read without ConsistentRead: moto's reads are always strongly consistent, so no test can see"
+            " the stale read DynamoDB could give right after a write (a credential just connected, a session"
+            " just completed)"
+        )
+        for function, numbers in (
+            ("CredentialRepositoryǁ_items", (7, 16)),
+            ("CredentialRepositoryǁ_get_item", (6, 13)),
+            ("ConnectSessionRepositoryǁget", (6, 13)),
+        )
+        for n in numbers
+    },
+    "chalicelib.adapters.connections.x__credential__mutmut_45": (
+        "another default for a credential item without providerDataJson: every writer of a credential"
+        " item sets it (_credential_attributes), so only an item written by hand could lack it"
     ),
     **_each(
         "chalicelib.adapters.connections.xǁConnectSessionRepositoryǁfail",
