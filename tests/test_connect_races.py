@@ -671,6 +671,10 @@ def test_a_reconnect_racing_a_replacing_connect(
             [stored] = stored_ids(setup, project.id, user_id)
             views = polled(setup, attempts)
             assert [v["connectCredentialId"] for v in views if v["status"] == "COMPLETE"] == [stored], views
+            # The other ends as a serial order would end it: replaced, never a storage conflict.
+            for view in views:
+                if view["status"] != "COMPLETE":
+                    assert view["error"]["code"] in {"connect_superseded", "credential_removed"}, views
             assert_seats_consistent(setup, project.id, [user_id])
 
 
@@ -763,6 +767,47 @@ def test_a_seat_that_keeps_changing_is_a_409_after_a_few_reads(aws_env: None) ->
     )
     assert client.calls == SEAT_ATTEMPTS
     assert repository.list_for_user("p", "u") == []
+
+
+class _CancelledWithoutReasonsClient:
+    """A DynamoDB client whose transactions are cancelled without per-item reasons."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def transact_write_items(self, **params: Any) -> Any:
+        error = {"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"}}
+        raise ClientError(error, "TransactWriteItems")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_a_cancellation_without_reasons_is_a_storage_error(aws_env: None) -> None:
+    from chalicelib.adapters import aws
+    from chalicelib.adapters.connections import CredentialRepository
+    from chalicelib.adapters.dynamo import Table
+    from chalicelib.domain.errors import UpstreamError
+    from chalicelib.domain.models import Credential
+    from chalicelib.wiring import get_services
+
+    services = get_services()
+    table = Table(services.settings.table_name, lambda: cast(Any, _CancelledWithoutReasonsClient(aws.dynamodb())))
+    repository = CredentialRepository(table, services.encryptor, sleep=lambda seconds: None)
+    credential = Credential("p", "u", "c", "wordpress", "VALID", "1", {}, (), False, "t0", "t0")
+    with pytest.raises(UpstreamError) as raised:
+        repository.save(credential, {"accessToken": "x"})
+    assert raised.value.status >= 500
+
+
+def test_a_development_keys_credential_is_never_saved_without_the_cap(aws_env: None) -> None:
+    from chalicelib.domain.models import Credential
+    from chalicelib.wiring import get_services
+
+    credential = Credential("p", "u", "c", "wordpress", "VALID", "1", {}, (), True, "t0", "t0")
+    with pytest.raises(ValueError, match=r"^a development-keys credential needs the seat cap$"):
+        get_services().credentials.save(credential, {"accessToken": "x"})
+    assert get_services().credentials.list_for_user("p", "u") == []
 
 
 def test_reconnecting_through_the_projects_own_client_gives_the_seat_back(

@@ -274,6 +274,20 @@ EQUIVALENT = {
         (22, 25, 57),
         "an expression keyword (ADD, OR) in lower case: DynamoDB's keywords are not case-sensitive",
     ),
+    "chalicelib.adapters.connections.xǁCredentialRepositoryǁsave__mutmut_72": (
+        "the SET keyword in lower case: DynamoDB's keywords are not case-sensitive"
+    ),
+    "chalicelib.adapters.connections.xǁCredentialRepositoryǁsave__mutmut_121": (
+        "`dev_keys_cap or 1` in the cap refusal: the cap operation exists only for a development-keys"
+        " credential, which is never saved without a cap (ValueError first), so the fallback never applies"
+    ),
+    "chalicelib.adapters.connections.xǁCredentialRepositoryǁ_transact__mutmut_7": (
+        "one more turn of the attempts loop: the loop always ends by returning or by raising at"
+        " attempt == TRANSACTION_ATTEMPTS, so its bound is never reached"
+    ),
+    "chalicelib.adapters.connections.xǁCredentialRepositoryǁ_transact__mutmut_47": (
+        "zip() without strict=False: False is its default"
+    ),
     **_each(
         "chalicelib.adapters.connections.x__take_seat",
         (35, 36),
