@@ -366,6 +366,33 @@ def test_a_long_provider_refusal_is_shown_whole_and_kept_on_the_session_cut_to_5
     assert credentials_in_table() == []
 
 
+def test_a_session_that_cannot_be_marked_complete_is_a_storage_error_not_a_silent_success(
+    api: Api, project: ProjectHandle, sandbox: WordPressSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Were the failure swallowed, the popup would say connected while the SDK polls a pending
+    session until it gives up."""
+    from botocore.exceptions import ClientError
+
+    from chalicelib.adapters import aws
+    from chalicelib.config import get_settings
+
+    attempt = connect_flow.start(api, project, sandbox)
+    table = aws.dynamodb_table(get_settings().table_name)
+    update_item = table.update_item
+
+    def failing_update_item(**kwargs: Any) -> Any:
+        if str(kwargs["Key"]["SK"]).startswith("SESSION#"):
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, "UpdateItem")
+        return update_item(**kwargs)
+
+    monkeypatch.setattr(table, "update_item", failing_update_item)
+    page = connect_flow.callback(api, attempt)
+    assert page.status == 502, page.body
+    assert b'data-ok="false"' in page.body
+    monkeypatch.undo()
+    assert session(api, attempt).json["status"] == "PENDING"
+
+
 def test_reconnecting_the_same_account_updates_the_credential(
     api: Api, project: ProjectHandle, sandbox: WordPressSandbox
 ) -> None:

@@ -699,8 +699,10 @@ class _ConflictingClient:
 
 
 @pytest.mark.parametrize("conflicts", [1, 3, 4])
-def test_a_transaction_conflict_is_retried_a_few_times(aws_env: None, conflicts: int) -> None:
-    from chalicelib.adapters import aws
+def test_a_transaction_conflict_is_retried_a_few_times(
+    aws_env: None, conflicts: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.adapters import aws, connections
     from chalicelib.adapters.connections import TRANSACTION_ATTEMPTS, CredentialRepository
     from chalicelib.adapters.dynamo import Table
     from chalicelib.domain.errors import UpstreamError
@@ -711,6 +713,9 @@ def test_a_transaction_conflict_is_retried_a_few_times(aws_env: None, conflicts:
     client = _ConflictingClient(aws.dynamodb(), conflicts)
     table = Table(services.settings.table_name, lambda: cast(Any, client))
     slept: list[float] = []
+    # The jitter's bounds, recorded: each wait is drawn from [0, 50 ms x the attempt].
+    drawn: list[tuple[float, float]] = []
+    monkeypatch.setattr(connections.random, "uniform", lambda low, high: drawn.append((low, high)) or high)
     repository = CredentialRepository(table, services.encryptor, sleep=slept.append)
     credential = Credential("p", "u", "c", "wordpress", "VALID", "1", {}, (), True, "t0", "t0")
     if conflicts < TRANSACTION_ATTEMPTS:
@@ -722,6 +727,8 @@ def test_a_transaction_conflict_is_retried_a_few_times(aws_env: None, conflicts:
         assert repository.list_for_user("p", "u") == []
     assert client.calls == min(conflicts + 1, TRANSACTION_ATTEMPTS)
     assert len(slept) == client.calls - 1
+    assert drawn == [(0, pytest.approx(0.05 * attempt)) for attempt in range(1, client.calls)]
+    assert slept == [high for _, high in drawn]
 
 
 class _SeatAlwaysChangedClient:
