@@ -402,6 +402,7 @@ ACCEPTED = {
             ("CredentialRepositoryǁ_items", (7, 16)),
             ("CredentialRepositoryǁ_get_item", (6, 13)),
             ("ConnectSessionRepositoryǁget", (6, 13)),
+            ("OAuthStateRepositoryǁpeek", (5, 10)),
         )
         for n in numbers
     },
@@ -409,6 +410,22 @@ ACCEPTED = {
         "the `reported` condition added when no credential id is given (credentialId = NULL): moto lets"
         " such a write through for a session without credentialId (checked by hand: the session tests"
         " pass), so no test against moto can see it; DynamoDB would refuse the write"
+    ),
+    **{
+        f"chalicelib.adapters.connections.{name}": (
+            "how a PKCE verifier is stored and read back: WordPress.com, the one provider, does not use PKCE"
+            " (the verifier is always None, and the sandbox records no token request body); testable once"
+            " a PKCE provider is added"
+        )
+        for name in (
+            *(f"xǁOAuthStateRepositoryǁput__mutmut_{n}" for n in (18, 19, 20, 21, 22)),
+            *(f"x__oauth_state__mutmut_{n}" for n in (35, 36)),
+            "x__optional__mutmut_1",
+        )
+    },
+    "chalicelib.adapters.connections.xǁOAuthStateRepositoryǁput__mutmut_26": (
+        "the state put without its must-be-new condition: a state is 256 random bits, so its hash never"
+        " names an existing item"
     ),
     **_each(
         "chalicelib.adapters.connections.x__oauth_state",
