@@ -403,6 +403,7 @@ ACCEPTED = {
             ("CredentialRepositoryǁ_get_item", (6, 13)),
             ("ConnectSessionRepositoryǁget", (6, 13)),
             ("OAuthStateRepositoryǁpeek", (5, 10)),
+            ("DevKeyUsageǁusers", (6, 8)),
         )
         for n in numbers
     },
@@ -423,6 +424,16 @@ ACCEPTED = {
             "x__optional__mutmut_1",
         )
     },
+    **_each(
+        "chalicelib.adapters.connections.xǁConnectSessionRepositoryǁput",
+        (8, 9, 10),
+        "the sessionId attribute of a session item under another name: nothing reads it (the session's id"
+        " comes from its key)",
+    ),
+    "chalicelib.adapters.connections.xǁConnectSessionRepositoryǁput__mutmut_26": (
+        "a new session's error message cut at 501: a session is put with a message only for a failed start,"
+        " and those messages are fixed texts well under 500 characters"
+    ),
     "chalicelib.adapters.connections.xǁOAuthStateRepositoryǁput__mutmut_26": (
         "the state put without its must-be-new condition: a state is 256 random bits, so its hash never"
         " names an existing item"
