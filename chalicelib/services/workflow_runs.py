@@ -338,6 +338,13 @@ RUN_LOST = "Tether.RunLost"
 
 
 def get_run(ports: RunPorts, project_id: str, run_id: str) -> tuple[RunRecord, list[StepRecord]]:
+    """A run with its steps (large outputs fetched from the output store), reconciled first when
+    its execution ended without recording the outcome (see `_reconciled_run`)."""
+    run, steps = _reconciled_run(ports, project_id, run_id)
+    return run, [_with_stored_output(ports, step) for step in steps]
+
+
+def _reconciled_run(ports: RunPorts, project_id: str, run_id: str) -> tuple[RunRecord, list[StepRecord]]:
     """A run with its steps. A run still RUNNING whose execution has ended (its final state could
     not record the outcome) is reconciled first: a Standard execution from DescribeExecution; an
     Express one (request-triggered), which DescribeExecution does not know, is marked failed once
@@ -378,8 +385,7 @@ def _read_run(ports: RunPorts, project_id: str, run_id: str) -> tuple[RunRecord,
     found = ports.runs.get(project_id, run_id)
     if found is None:
         raise NotFound("No run with this id in this project.", code="run_not_found")
-    run, steps = found
-    return run, [_with_stored_output(ports, step) for step in steps]
+    return found
 
 
 def _is_express(run: RunRecord) -> bool:
